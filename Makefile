@@ -1,0 +1,62 @@
+# Suspended-guest series for QEMU 7.2: fetch the base, apply the queue,
+# build, test.  Everything fetched or built lives in work/ (ignored).
+#
+#   make demo        set up, build the patched QEMU and run the demo
+#   make check       set up, build and run every test suite
+#   make help        every target
+
+SH := /bin/sh
+S := scripts
+
+.PHONY: help deps base queue export build prepare demo check lint \
+        check-series clean distclean
+
+help:
+	@echo 'make demo          install deps, fetch base, apply queue, build, run the demo'
+	@echo 'make check         install deps, fetch base, apply queue, build, run all tests'
+	@echo 'make deps          install Debian packages (and a deb-src entry)'
+	@echo 'make base          fetch + verify + unpack the base into work/qemu (tag base)'
+	@echo 'make queue         import patches/series onto base (FORCE=1 to drop local work)'
+	@echo 'make export        write the work tree back to patches/ (deterministic)'
+	@echo 'make build         incremental build of work/qemu into work/build (ccache)'
+	@echo 'make lint          scripts/checkpatch.pl on every patch of the queue'
+	@echo 'make check-series  apply patch by patch, build + quick gate at each step'
+	@echo 'make clean         remove the build;  make distclean: remove work/'
+
+deps:
+	$(SH) $(S)/setup-deps.sh
+
+base: deps
+	$(SH) $(S)/fetch-base.sh
+
+queue: base
+	$(SH) $(S)/queue.sh
+
+export:
+	$(SH) $(S)/export.sh
+
+build:
+	$(SH) $(S)/build.sh
+
+# import the queue unless the work tree holds a developer's work
+prepare: base
+	AUTO=1 $(SH) $(S)/queue.sh
+	$(SH) $(S)/build.sh
+
+demo: deps prepare
+	$(SH) $(S)/demo.sh
+
+check: deps prepare
+	$(SH) $(S)/check.sh
+
+lint: base
+	$(SH) $(S)/lint.sh
+
+check-series: deps base
+	$(SH) $(S)/check-series.sh
+
+clean:
+	rm -rf work/build work/series
+
+distclean:
+	rm -rf work

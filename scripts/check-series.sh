@@ -1,0 +1,67 @@
+#!/bin/sh
+# Bisectability check: apply patches/series one patch at a time in a
+# separate work tree (work/series/qemu, build in work/series/build, warm
+# and incremental through ccache), and at every step build and run the
+# quick gate of tests/gate.  Prints one line per patch; exits non-zero if
+# any step fails.  For developers before resolving a series issue.
+set -eu
+. "$(dirname "$0")/common.sh"
+
+PATCHES=${PATCHES:-$ROOT/patches}
+TREE=$WORK/series/qemu
+TBUILD=$WORK/series/build
+LOGDIR=$LOGS/check-series
+mkdir -p "$LOGDIR" "$WORK/series"
+
+sh "$ROOT/scripts/fetch-base.sh"
+if [ ! -d "$TREE/.git" ] && [ ! -f "$TREE/.git" ]; then
+    git -C "$SRC" worktree prune
+    git -C "$SRC" worktree add -q --detach "$TREE" base
+fi
+git -C "$TREE" am --abort >/dev/null 2>&1 || true
+git -C "$TREE" checkout -q --detach base
+git -C "$TREE" reset -q --hard base
+
+gate() {
+    sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/tests/gate" |
+    while read -r bin args; do
+        if [ ! -x "$TBUILD/tests/qtest/$bin" ]; then
+            echo "skip $bin (not in the tree yet)"
+            continue
+        fi
+        (cd "$TBUILD" && QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+            QTEST_QEMU_IMG=./qemu-img timeout -k 10 900 \
+            "./tests/qtest/$bin" --tap -k $args) || return 1
+    done
+}
+
+step() {
+    label=$1 log=$LOGDIR/$2.log
+    start=$(date +%s)
+    if ! SRC=$TREE BUILD=$TBUILD sh "$ROOT/scripts/build.sh" >"$log" 2>&1; then
+        printf '%-64s BUILD FAILED (%s)\n' "$label" "$log"
+        return 1
+    fi
+    if ! gate >>"$log" 2>&1; then
+        printf '%-64s GATE FAILED (%s)\n' "$label" "$log"
+        return 1
+    fi
+    pts=$(grep -c '^ok ' "$log" || true)
+    printf '%-64s ok: builds, gate %s passed (%ds)\n' "$label" "$pts" \
+        "$(($(date +%s) - start))"
+}
+
+fail=0
+i=0
+step "base" 000-base || fail=1
+for p in $(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$PATCHES/series"); do
+    i=$((i + 1))
+    if ! git -C "$TREE" am -q -3 "$PATCHES/$p" >"$LOGDIR/am.log" 2>&1; then
+        printf '%-64s DOES NOT APPLY\n' "$p"
+        fail=1
+        break
+    fi
+    step "$p" "$(printf %03d "$i")" || fail=1
+done
+[ "$fail" = 0 ] && echo "check-series: all $i patches build and pass the gate"
+exit $fail

@@ -1,0 +1,58 @@
+#!/bin/sh
+# Install what the project needs from Debian 12's archive, and make sure
+# apt has a deb-src entry so that 'apt-get source qemu' works.
+# Idempotent: does nothing when everything is in place.
+set -eu
+. "$(dirname "$0")/common.sh"
+
+PKGS="build-essential ninja-build meson python3 pkg-config ccache git patch
+xz-utils flex bison libglib2.0-dev libpixman-1-dev libslirp-dev zlib1g-dev
+libfdt-dev libzstd-dev seabios ipxe-qemu dpkg-dev"
+if [ -n "${EXTRA_PKGS:-}" ]; then
+    PKGS="$PKGS $EXTRA_PKGS"
+fi
+
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || die "not root and no sudo: install $PKGS"
+    SUDO=sudo
+fi
+
+have_deb_src() {
+    grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list \
+        /etc/apt/sources.list.d/
+}
+
+updated=0
+if ! have_deb_src; then
+    note "adding a deb-src entry for Debian's archive"
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+    $SUDO tee /etc/apt/sources.list.d/qemu-series-src.sources >/dev/null <<EOT
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: $codename $codename-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: $codename-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOT
+    $SUDO apt-get update -q >/dev/null
+    updated=1
+fi
+
+missing=
+for p in $PKGS; do
+    s=$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$s" = installed ] || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    note "installing:$missing"
+    [ "$updated" = 1 ] || $SUDO apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+        --no-install-recommends $missing >/dev/null
+fi
+note "dependencies in place"
