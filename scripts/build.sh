@@ -11,9 +11,14 @@ set -eu
 
 [ -f "$SRC/VERSION" ] || die "no QEMU tree in $SRC; run 'make base' first"
 
-# What the tests need from the build tree.
-TARGETS="qemu-system-x86_64 qemu-img tests/qtest/migration-test
-tests/qtest/qmp-test"
+# What the tests need from the build tree: the emulator, qemu-img and
+# the qtests of tests/qtests that this tree has.
+TARGETS="qemu-system-x86_64 qemu-img"
+for t in $(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/tests/qtests"); do
+    if [ -f "$SRC/tests/qtest/$t.c" ]; then
+        TARGETS="$TARGETS tests/qtest/$t"
+    fi
+done
 if [ -n "${EXTRA_TARGETS:-}" ]; then
     TARGETS="$TARGETS $EXTRA_TARGETS"
 fi

@@ -19,12 +19,13 @@ trap 'rm -rf "$tmp"' EXIT
 (
     cd "$SRC"
     git_fixed -c format.thread=false -c format.coverLetter=false \
-        -c format.signOff=false -c format.headers= -c format.to= \
-        -c format.cc= -c format.suffix=.patch -c format.useAutoBase=false \
+        -c format.signOff=false \
+        -c format.suffix=.patch -c format.useAutoBase=false \
         format-patch -q --zero-commit --no-signature --abbrev=12 \
         --no-numbered --subject-prefix=PATCH --no-cover-letter \
         --no-thread --no-to --no-cc --no-base --stat=76 \
-        --diff-algorithm=histogram -O scripts/git.orderfile \
+        --diff-algorithm=histogram --filename-max-length=96 \
+        -O scripts/git.orderfile \
         -o "$tmp" base..HEAD
 )
 
