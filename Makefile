@@ -8,8 +8,8 @@
 SH := /bin/sh
 S := scripts
 
-.PHONY: help deps base queue export build prepare demo check lint \
-        check-series clean distclean
+.PHONY: help deps deps-test base queue export build stock prepare demo \
+        check lint check-series clean distclean
 
 help:
 	@echo 'make demo          install deps, fetch base, apply queue, build, run the demo'
@@ -19,6 +19,7 @@ help:
 	@echo 'make queue         import patches/series onto base (FORCE=1 to drop local work)'
 	@echo 'make export        write the work tree back to patches/ (deterministic)'
 	@echo 'make build         incremental build of work/qemu into work/build (ccache)'
+	@echo 'make stock         build the unpatched base into work/stock/build (cross-version tests)'
 	@echo 'make lint          scripts/checkpatch.pl on every patch of the queue'
 	@echo 'make check-series  apply patch by patch, build + quick gate at each step'
 	@echo 'make clean         remove the build;  make distclean: remove work/'
@@ -46,7 +47,13 @@ prepare: base
 demo: deps prepare
 	$(SH) $(S)/demo.sh
 
-check: deps prepare
+deps-test:
+	WITH_TEST_DEPS=1 $(SH) $(S)/setup-deps.sh
+
+stock: deps base
+	$(SH) $(S)/build-stock.sh
+
+check: deps-test prepare stock
 	$(SH) $(S)/check.sh
 
 lint: base
@@ -56,7 +63,7 @@ check-series: deps base
 	$(SH) $(S)/check-series.sh
 
 clean:
-	rm -rf work/build work/series
+	rm -rf work/build work/series work/stock
 
 distclean:
 	rm -rf work

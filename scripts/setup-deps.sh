@@ -7,7 +7,7 @@ set -eu
 
 PKGS="build-essential ninja-build meson python3 pkg-config ccache git patch
 xz-utils flex bison libglib2.0-dev libpixman-1-dev libslirp-dev zlib1g-dev
-libfdt-dev libzstd-dev seabios ipxe-qemu dpkg-dev"
+libfdt-dev libzstd-dev seabios ipxe-qemu dpkg-dev xxd"
 if [ -n "${EXTRA_PKGS:-}" ]; then
     PKGS="$PKGS $EXTRA_PKGS"
 fi
@@ -44,6 +44,31 @@ EOT
     updated=1
 fi
 
+# The tests also need Debian 13's QEMU 10.0 (cross-version migration),
+# which Debian 12 gets from bookworm-backports.
+BPO_PKGS=
+if [ "${WITH_TEST_DEPS:-0}" = 1 ]; then
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+    if ! grep -rqsE "^(deb .*|Suites:.*)$codename-backports" \
+            /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        note "adding $codename-backports (for QEMU 10.0)"
+        $SUDO tee /etc/apt/sources.list.d/qemu-series-backports.sources \
+            >/dev/null <<EOT
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: $codename-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOT
+        $SUDO apt-get update -q >/dev/null
+        updated=1
+    fi
+    case $(/usr/bin/qemu-system-x86_64 --version 2>/dev/null) in
+        *"version 10.0"*) ;;
+        *) BPO_PKGS="qemu-system-x86" ;;
+    esac
+fi
+
 missing=
 for p in $PKGS; do
     s=$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -54,5 +79,11 @@ if [ -n "$missing" ]; then
     [ "$updated" = 1 ] || $SUDO apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
         --no-install-recommends $missing >/dev/null
+fi
+if [ -n "$BPO_PKGS" ]; then
+    note "installing from $codename-backports: $BPO_PKGS"
+    [ "$updated" = 1 ] || $SUDO apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+        --no-install-recommends -t "$codename-backports" $BPO_PKGS >/dev/null
 fi
 note "dependencies in place"

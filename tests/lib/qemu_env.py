@@ -36,12 +36,43 @@ def bootblock_bytes(src=SRC):
     return data
 
 
-def write_bootblock(directory):
-    """Write the boot sector as a raw disk image; return its path."""
+# The boot block's suspend option (a word of the boot sector) and its
+# record, in guest memory, of having suspended; the first byte of the
+# first page it writes is its memory counter.
+BOOTBLOCK_SUSPEND_ME = 0x1f8
+TEST_MEM_START = 1024 * 1024
+GUEST_SUSPENDED_FLAG = TEST_MEM_START + 4
+
+
+def write_bootblock(directory, suspend=False):
+    """Write the boot sector as a raw disk image; return its path.
+
+    With suspend, the guest enters ACPI S3 after its first memory pass."""
+    data = bytearray(bootblock_bytes())
+    data[BOOTBLOCK_SUSPEND_ME] = 1 if suspend else 0
     path = os.path.join(directory, 'bootsect.img')
     with open(path, 'wb') as f:
-        f.write(bootblock_bytes())
+        f.write(data)
     return path
+
+
+def bootblock_args(path):
+    """QEMU arguments for the boot disk (a one-sector disk needs its
+    geometry spelt out for AHCI on q35)."""
+    return ['-drive', f'if=none,id=d0,file={path},format=raw',
+            '-device', 'ide-hd,drive=d0,secs=1,cyls=1,heads=1']
+
+
+def read_guest_u32(vm, addr):
+    """A 32-bit word of guest physical memory, read through HMP."""
+    out = vm.qmp('human-monitor-command',
+                 **{'command-line': f'xp /1wx {addr:#x}'})['return']
+    return int(out.split(':')[1].split()[0], 16)
+
+
+def guest_counter(vm):
+    """The boot block's memory counter (first byte of its first page)."""
+    return read_guest_u32(vm, TEST_MEM_START) & 0xff
 
 
 def wait_for(predicate, timeout, what, interval=0.05):

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Build the stock base (tag "base", no series) into work/stock/build, with
+# the same configuration as the patched build, for the cross-version
+# tests and the no-regression benchmarks.  Cached: rebuilt only when the
+# base changes; ccache makes the first build cheap after a patched one.
+set -eu
+. "$(dirname "$0")/common.sh"
+
+STOCK=$WORK/stock
+sh "$ROOT/scripts/fetch-base.sh"
+if [ ! -e "$STOCK/qemu/.git" ]; then
+    git -C "$SRC" worktree prune
+    git -C "$SRC" worktree add -q --detach "$STOCK/qemu" base
+fi
+git -C "$STOCK/qemu" checkout -q --detach base
+git -C "$STOCK/qemu" reset -q --hard base
+SRC=$STOCK/qemu BUILD=$STOCK/build sh "$ROOT/scripts/build.sh"

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""The globalstate section on the wire, byte for byte.
+
+Migrates guests to a file (exec:cat) and extracts the globalstate
+section's fields: uint32 size, then the 100 bytes that QEMU 7.2 used for
+the runstate name and that QEMU 9.0+ splits into runstate[32],
+has_vm_was_suspended, vm_was_suspended and unused[66].  Checks the bytes
+against the layout upstream QEMU documents, and against what Debian 13's
+QEMU 10.0 sends for the same guest when it is installed.  Also compares
+the device vmstate of stock and patched QEMU with QEMU's
+scripts/vmstate-static-checker.py (globalstate is not a device, so it is
+not part of -dump-vmstate).
+"""
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                'lib'))
+# pylint: disable=wrong-import-position
+from qemu_env import QEMU, SRC, WORK, QEMUMachine, bootblock_args, \
+    runstate, wait_for, write_bootblock  # noqa: E402
+
+MACHINE = 'pc-i440fx-7.2'
+UPSTREAM = '/usr/bin/qemu-system-x86_64'
+STOCK = os.path.join(WORK, 'stock', 'build', 'qemu-system-x86_64')
+SECTION = b'\x0bglobalstate'
+
+
+def have_upstream():
+    try:
+        out = subprocess.run([UPSTREAM, '--version'], check=True,
+                             capture_output=True, text=True).stdout
+        return 'version 10.0' in out
+    except (OSError, subprocess.CalledProcessError):
+        return False
+
+
+def globalstate_bytes(binary, guest, tmp):
+    """Migrate a guest ('running', 'suspended' or 'stopped-suspended') of
+    @binary to a file; return the section's 104 field bytes."""
+    disk = write_bootblock(tmp, suspend=guest != 'running')
+    out = os.path.join(tmp, 'stream')
+    vm = QEMUMachine(binary, base_temp_dir=tmp, name='src')
+    vm.add_args('-accel', 'tcg', '-machine', MACHINE, '-m', '150M',
+                '-nic', 'none', *bootblock_args(disk))
+    try:
+        vm.launch()
+        if guest == 'running':
+            wait_for(lambda: runstate(vm) == 'running', 30, 'running')
+        else:
+            vm.event_wait('SUSPEND', timeout=120)
+        if guest == 'stopped-suspended':
+            vm.qmp('stop')
+        vm.qmp('migrate-set-parameters', **{'max-bandwidth': 10 ** 9,
+                                            'downtime-limit': 30000})
+        vm.qmp('migrate', uri=f'exec:cat > {out}')
+        wait_for(lambda: vm.qmp('query-migrate')['return'].get('status')
+                 in ('completed', 'failed'), 120, 'migration to the file')
+    finally:
+        vm.shutdown()
+    with open(out, 'rb') as f:
+        data = f.read()
+    at = data.index(SECTION) + len(SECTION) + 8   # instance, version ids
+    return data[at:at + 104]
+
+
+def expected(name, has_flag, flag):
+    return (struct.pack('>I', len(name) + 1) +
+            name.encode().ljust(32, b'\0') + bytes([has_flag, flag]) +
+            bytes(66))
+
+
+def fmt(b):
+    size = struct.unpack('>I', b[:4])[0]
+    name = b[4:36].rstrip(b'\0').decode(errors='replace')
+    return (f'size {size}, "{name}" + {36 - 4 - len(name)} NUL, '
+            f'{b[36]:02x} {b[37]:02x}, tail {"zero" if not any(b[38:]) else b[38:].hex()}')
+
+
+def main():
+    up = have_upstream()
+    stock = os.access(STOCK, os.X_OK)
+    cases = [
+        # (binary label, guest, expected bytes)
+        ('patched', 'suspended', expected('suspended', 1, 0)),
+        ('patched', 'stopped-suspended', expected('paused', 1, 1)),
+        ('patched', 'running', expected('running', 1, 0)),
+        ('10.0', 'suspended', expected('suspended', 1, 0)),
+        ('10.0', 'stopped-suspended', expected('paused', 1, 1)),
+        ('10.0', 'running', expected('running', 1, 0)),
+        # stock 7.2: 100-byte name, no flag; it wakes a suspended guest
+        ('stock', 'running', expected('running', 0, 0)),
+        ('stock', 'suspended', expected('running', 0, 0)),
+    ]
+    bins = {'patched': QEMU, 'stock': STOCK, '10.0': UPSTREAM}
+    print(f'1..{len(cases) + 2}')
+    n = 0
+    got = {}
+    for label, guest, want in cases:
+        n += 1
+        desc = f'{label} QEMU, {guest} guest'
+        if (label == '10.0' and not up) or (label == 'stock' and not stock):
+            print(f'ok {n} - {desc} # SKIP no {label} QEMU')
+            continue
+        tmp = tempfile.mkdtemp(prefix='wire-')
+        try:
+            b = globalstate_bytes(bins[label], guest, tmp)
+            got[(label, guest)] = b
+            ok = b == want
+            print(f'{"ok" if ok else "not ok"} {n} - {desc}: {fmt(b)}')
+            if not ok:
+                print(f'#   expected {fmt(want)}')
+        except Exception as e:  # pylint: disable=broad-except
+            print(f'not ok {n} - {desc}: {e}')
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    n += 1
+    pairs = [g for g in ('suspended', 'stopped-suspended', 'running')
+             if ('patched', g) in got and ('10.0', g) in got]
+    if not up:
+        print(f'ok {n} - patched and 10.0 send identical bytes # SKIP no 10.0')
+    else:
+        same = pairs and all(got[('patched', g)] == got[('10.0', g)]
+                             for g in pairs)
+        print(f'{"ok" if same else "not ok"} {n} - patched and 10.0 send '
+              f'identical globalstate bytes ({", ".join(pairs)})')
+
+    n += 1
+    if not stock:
+        print(f'ok {n} - vmstate-static-checker # SKIP no stock QEMU')
+        return
+    tmp = tempfile.mkdtemp(prefix='vmstate-')
+    try:
+        files = {}
+        for label in ('stock', 'patched'):
+            files[label] = os.path.join(tmp, f'{label}.json')
+            subprocess.run([bins[label], '-M', MACHINE, '-dump-vmstate',
+                            files[label]], check=True)
+        checker = os.path.join(SRC, 'scripts', 'vmstate-static-checker.py')
+        rcs = []
+        for s, d in (('stock', 'patched'), ('patched', 'stock')):
+            r = subprocess.run([sys.executable, checker, '-s', files[s],
+                                '-d', files[d]], capture_output=True,
+                               text=True)
+            rcs.append(r.returncode)
+            for line in (r.stdout + r.stderr).splitlines():
+                print(f'# {s} -> {d}: {line}')
+        ok = rcs == [0, 0]
+        print(f'{"ok" if ok else "not ok"} {n} - vmstate-static-checker '
+              f'stock <-> patched ({MACHINE}): exit codes {rcs}')
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
