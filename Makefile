@@ -9,7 +9,7 @@ SH := /bin/sh
 S := scripts
 
 .PHONY: help deps deps-test base queue export build stock prepare demo \
-        check lint check-series clean distclean
+        check lint check-series bench clean distclean
 
 help:
 	@echo 'make demo          install deps, fetch base, apply queue, build, run the demo'
@@ -22,6 +22,7 @@ help:
 	@echo 'make stock         build the unpatched base into work/stock/build (cross-version tests)'
 	@echo 'make lint          scripts/checkpatch.pl on every patch of the queue'
 	@echo 'make check-series  apply patch by patch, build + quick gate at each step'
+	@echo 'make bench         run the benchmarks in bench/ (tables + bench/results/*.json)'
 	@echo 'make clean         remove the build;  make distclean: remove work/'
 
 deps:
@@ -55,6 +56,9 @@ stock: deps base
 
 check: deps-test prepare stock
 	$(SH) $(S)/check.sh
+
+bench: deps prepare
+	$(SH) $(S)/bench.sh
 
 lint: base
 	$(SH) $(S)/lint.sh

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""cprsave on the patched QEMU 7.2, resume on Debian 13's QEMU 10.0.
+
+A suspended and a running guest of machine pc-i440fx-7.2, with their RAM
+in a shared memory-backend-file, are saved with cprsave; the patched QEMU
+exits; QEMU 10.0 started with the same arguments and -incoming defer
+loads the file with x-ignore-shared on (migrate-incoming of the file),
+as a host moving from Debian 12 to Debian 13 by kexec would.  The guest
+must come back in its state, with its memory, and run (after
+system_wakeup if it was suspended).  Prints TAP.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                'lib'))
+# pylint: disable=wrong-import-position
+from qemu_env import QEMU, QEMUMachine, bootblock_args, guest_counter, \
+    read_guest_u32, runstate, wait_for, write_bootblock, \
+    GUEST_SUSPENDED_FLAG  # noqa: E402
+
+UPSTREAM = '/usr/bin/qemu-system-x86_64'
+
+
+def have_upstream():
+    try:
+        out = subprocess.run([UPSTREAM, '--version'], check=True,
+                             capture_output=True, text=True).stdout
+        return 'version 10.0' in out
+    except (OSError, subprocess.CalledProcessError):
+        return False
+
+
+def case(suspend, tmp):
+    disk = write_bootblock(tmp, suspend=suspend)
+    args = ['-accel', 'tcg', '-machine', 'pc-i440fx-7.2,memory-backend=ram0',
+            '-m', '150M', '-nic', 'none',
+            '-object', f'memory-backend-file,id=ram0,size=150M,'
+                       f'mem-path={tmp}/guest-ram,share=on',
+            *bootblock_args(disk)]
+    state = os.path.join(tmp, 'state.cpr')
+    old = QEMUMachine(QEMU, base_temp_dir=tmp, name='old')
+    old.add_args(*args)
+    old.launch()
+    if suspend:
+        old.event_wait('SUSPEND', timeout=120)
+    else:
+        start = guest_counter(old)
+        wait_for(lambda: guest_counter(old) != start, 60, 'guest running')
+    was = runstate(old)
+    counter = guest_counter(old)
+    old.qmp('cprsave', file=state, mode='reboot')
+    old.wait(timeout=60)
+    if old.exitcode() != 0:
+        raise RuntimeError(f'patched QEMU exited with {old.exitcode()}')
+
+    new = QEMUMachine(UPSTREAM, base_temp_dir=tmp, name='new')
+    new.add_args(*args, '-incoming', 'defer')
+    new.launch()
+    try:
+        new.qmp('migrate-set-capabilities', capabilities=[
+            {'capability': 'x-ignore-shared', 'state': True}])
+        new.qmp('migrate-incoming', uri=f'file:{state}')
+        wait_for(lambda: runstate(new) != 'inmigrate', 60, 'the load')
+        time.sleep(0.3)
+        end = runstate(new)
+        same = (not suspend) or (guest_counter(new) == counter and
+                                 read_guest_u32(new, GUEST_SUSPENDED_FLAG)
+                                 == 1)
+        if end == 'suspended':
+            new.qmp('system_wakeup')
+            new.event_wait('WAKEUP', timeout=60)
+        start = guest_counter(new)
+        wait_for(lambda: guest_counter(new) != start, 60, 'guest to run')
+        return was, end, same, runstate(new)
+    finally:
+        new.shutdown()
+
+
+def main():
+    print('1..2')
+    for i, suspend in enumerate((True, False), 1):
+        desc = f"{'suspended' if suspend else 'running'} guest: cprsave on " \
+               "patched 7.2, load on QEMU 10.0"
+        if not have_upstream():
+            print(f'ok {i} - {desc} # SKIP no QEMU 10.0')
+            continue
+        tmp = tempfile.mkdtemp(prefix='cpr-interop-')
+        try:
+            was, end, same, after = case(suspend, tmp)
+            ok = end == was and same and after == 'running'
+            print(f"{'ok' if ok else 'not ok'} {i} - {desc}: saved {was}, "
+                  f"10.0 ends {end}, memory intact: {same}, then {after} "
+                  "with the guest writing memory")
+        except Exception as e:  # pylint: disable=broad-except
+            print(f'not ok {i} - {desc}: {e}')
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
