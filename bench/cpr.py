@@ -33,18 +33,21 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'tests', 'lib'))
 # pylint: disable=wrong-import-position
-from qemu_env import BUILD, QEMU, QEMUMachine, bootblock_args, \
-    runstate, wait_for, write_bootblock  # noqa: E402
+from qemu_env import BUILD, QEMU, QEMUMachine, runstate, wait_for, \
+    write_bootblock, GUEST_SUSPENDED_FLAG  # noqa: E402
 
 QEMU_IMG = os.path.join(BUILD, 'qemu-img')
 
 
 def fill(path, size_mib):
-    """A RAM file whose every page holds non-zero bytes."""
+    """A RAM file whose every page holds non-zero bytes, except the boot
+    block's record of having suspended (1 MiB + 4), which must start 0."""
     block = (b'\xa5' * 4095 + b'\x01') * 256        # 1 MiB
     with open(path, 'wb') as f:
         for _ in range(size_mib):
             f.write(block)
+        f.seek(GUEST_SUSPENDED_FLAG)
+        f.write(bytes(4))
 
 
 def vm(tmp, name, size, disk, fmt, extra=()):
@@ -70,7 +73,8 @@ def run_once(size, method, shm):
         fill(os.path.join(tmp, 'ram'), size)
         old = vm(tmp, 'old', size, disk, fmt)
         old.launch()
-        old.event_wait('SUSPEND', timeout=300)
+        wait_for(lambda: runstate(old) == 'suspended', 300,
+                 'the guest to suspend')
         state = os.path.join(tmp, 'state.cpr')
 
         t0 = time.monotonic()
