@@ -63,5 +63,8 @@ for p in $(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$PATCHES/series"); do
     fi
     step "$p" "$(printf %03d "$i")" || fail=1
 done
+# the scratch tree holds no work of its own: leave it at base
+git -C "$TREE" am --abort >/dev/null 2>&1 || true
+git -C "$TREE" checkout -q --detach base
 [ "$fail" = 0 ] && echo "check-series: all $i patches build and pass the gate"
 exit $fail

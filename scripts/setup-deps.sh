@@ -23,23 +23,27 @@ have_deb_src() {
         /etc/apt/sources.list.d/
 }
 
-updated=0
-if ! have_deb_src; then
-    note "adding a deb-src entry for Debian's archive"
-    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
-    $SUDO tee /etc/apt/sources.list.d/qemu-series-src.sources >/dev/null <<EOT
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: $codename $codename-updates
+# add_sources FILE TYPES URI SUITES: one apt source stanza of Debian's
+# archive, written to /etc/apt/sources.list.d/FILE (appended if it exists)
+add_sources() {
+    $SUDO tee -a "/etc/apt/sources.list.d/$1" >/dev/null <<EOT
+Types: $2
+URIs: $3
+Suites: $4
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
-Types: deb-src
-URIs: http://deb.debian.org/debian-security
-Suites: $codename-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOT
+}
+
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+updated=0
+if ! have_deb_src; then
+    note "adding a deb-src entry for Debian's archive"
+    add_sources qemu-series-src.sources deb-src http://deb.debian.org/debian \
+        "$codename $codename-updates"
+    add_sources qemu-series-src.sources deb-src \
+        http://deb.debian.org/debian-security "$codename-security"
     $SUDO apt-get update -q >/dev/null
     updated=1
 fi
@@ -48,18 +52,11 @@ fi
 # which Debian 12 gets from bookworm-backports.
 BPO_PKGS=
 if [ "${WITH_TEST_DEPS:-0}" = 1 ]; then
-    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
     if ! grep -rqsE "^(deb .*|Suites:.*)$codename-backports" \
             /etc/apt/sources.list /etc/apt/sources.list.d/; then
         note "adding $codename-backports (for QEMU 10.0)"
-        $SUDO tee /etc/apt/sources.list.d/qemu-series-backports.sources \
-            >/dev/null <<EOT
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: $codename-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOT
+        add_sources qemu-series-backports.sources deb \
+            http://deb.debian.org/debian "$codename-backports"
         $SUDO apt-get update -q >/dev/null
         updated=1
     fi

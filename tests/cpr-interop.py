@@ -12,7 +12,6 @@ system_wakeup if it was suspended).  Prints TAP.
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,20 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
 from qemu_env import QEMU, QEMUMachine, bootblock_args, guest_counter, \
-    read_guest_u32, runstate, wait_for, write_bootblock, \
+    read_guest_u32, runstate, upstream_qemu, wait_for, write_bootblock, \
     GUEST_SUSPENDED_FLAG  # noqa: E402
-
-UPSTREAM = '/usr/bin/qemu-system-x86_64'
-
-
-def have_upstream():
-    try:
-        out = subprocess.run([UPSTREAM, '--version'], check=True,
-                             capture_output=True, text=True).stdout
-        return 'version 10.0' in out
-    except (OSError, subprocess.CalledProcessError):
-        return False
-
 
 def case(suspend, tmp):
     disk = write_bootblock(tmp, suspend=suspend)
@@ -59,7 +46,7 @@ def case(suspend, tmp):
     if old.exitcode() != 0:
         raise RuntimeError(f'patched QEMU exited with {old.exitcode()}')
 
-    new = QEMUMachine(UPSTREAM, base_temp_dir=tmp, name='new')
+    new = QEMUMachine(upstream_qemu(), base_temp_dir=tmp, name='new')
     new.add_args(*args, '-incoming', 'defer')
     new.launch()
     try:
@@ -87,7 +74,7 @@ def main():
     for i, suspend in enumerate((True, False), 1):
         desc = f"{'suspended' if suspend else 'running'} guest: cprsave on " \
                "patched 7.2, load on QEMU 10.0"
-        if not have_upstream():
+        if not upstream_qemu():
             print(f'ok {i} - {desc} # SKIP no QEMU 10.0')
             continue
         tmp = tempfile.mkdtemp(prefix='cpr-interop-')

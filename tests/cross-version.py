@@ -17,7 +17,6 @@ comments.
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,25 +24,17 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
-from qemu_env import BUILD, QEMU, WORK, QEMUMachine, bootblock_args, \
-    guest_counter, read_guest_u32, runstate, wait_for, \
+from qemu_env import QEMU, STOCK_QEMU, QEMUMachine, bootblock_args, \
+    guest_counter, read_guest_u32, runstate, upstream_qemu, wait_for, \
     write_bootblock, GUEST_SUSPENDED_FLAG  # noqa: E402
 
 MACHINE = 'pc-i440fx-7.2'
-UPSTREAM = '/usr/bin/qemu-system-x86_64'
 
 
 def binaries():
-    bins = {'patched': QEMU,
-            'stock': os.path.join(WORK, 'stock', 'build',
-                                  'qemu-system-x86_64')}
-    try:
-        out = subprocess.run([UPSTREAM, '--version'], check=True,
-                             capture_output=True, text=True).stdout
-        if 'version 10.0' in out:
-            bins['10.0'] = UPSTREAM
-    except (OSError, subprocess.CalledProcessError):
-        pass
+    bins = {'patched': QEMU, 'stock': STOCK_QEMU}
+    if upstream_qemu():
+        bins['10.0'] = upstream_qemu()
     return bins
 
 

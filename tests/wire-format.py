@@ -22,22 +22,12 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
-from qemu_env import QEMU, SRC, WORK, QEMUMachine, bootblock_args, \
-    runstate, wait_for, write_bootblock  # noqa: E402
+from qemu_env import QEMU, SRC, STOCK_QEMU, UPSTREAM_QEMU, QEMUMachine, \
+    bootblock_args, runstate, upstream_qemu, wait_for, \
+    write_bootblock  # noqa: E402
 
 MACHINE = 'pc-i440fx-7.2'
-UPSTREAM = '/usr/bin/qemu-system-x86_64'
-STOCK = os.path.join(WORK, 'stock', 'build', 'qemu-system-x86_64')
 SECTION = b'\x0bglobalstate'
-
-
-def have_upstream():
-    try:
-        out = subprocess.run([UPSTREAM, '--version'], check=True,
-                             capture_output=True, text=True).stdout
-        return 'version 10.0' in out
-    except (OSError, subprocess.CalledProcessError):
-        return False
 
 
 def globalstate_bytes(binary, guest, tmp):
@@ -83,8 +73,8 @@ def fmt(b):
 
 
 def main():
-    up = have_upstream()
-    stock = os.access(STOCK, os.X_OK)
+    up = upstream_qemu() is not None
+    stock = os.access(STOCK_QEMU, os.X_OK)
     cases = [
         # (binary label, guest, expected bytes)
         ('patched', 'suspended', expected('suspended', 1, 0)),
@@ -97,7 +87,7 @@ def main():
         ('stock', 'running', expected('running', 0, 0)),
         ('stock', 'suspended', expected('running', 0, 0)),
     ]
-    bins = {'patched': QEMU, 'stock': STOCK, '10.0': UPSTREAM}
+    bins = {'patched': QEMU, 'stock': STOCK_QEMU, '10.0': UPSTREAM_QEMU}
     print(f'1..{len(cases) + 2}')
     n = 0
     got = {}

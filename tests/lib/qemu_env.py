@@ -7,6 +7,7 @@ packages (qemu.machine.QEMUMachine), never a QMP client of our own.
 
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,6 +18,19 @@ WORK = os.environ.get('WORK') or os.path.join(ROOT, 'work')
 SRC = os.environ.get('SRC') or os.path.join(WORK, 'qemu')
 BUILD = os.environ.get('BUILD') or os.path.join(WORK, 'build')
 QEMU = os.environ.get('QEMU') or os.path.join(BUILD, 'qemu-system-x86_64')
+STOCK_QEMU = os.path.join(WORK, 'stock', 'build', 'qemu-system-x86_64')
+UPSTREAM_QEMU = '/usr/bin/qemu-system-x86_64'
+
+
+def upstream_qemu():
+    """Debian 13's QEMU 10.0 (installed by scripts/setup-deps.sh for the
+    tests), or None when this machine does not have it."""
+    try:
+        out = subprocess.run([UPSTREAM_QEMU, '--version'], check=True,
+                             capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return UPSTREAM_QEMU if 'version 10.0' in out else None
 
 sys.path.insert(0, os.path.join(SRC, 'python'))
 
