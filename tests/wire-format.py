@@ -6,7 +6,10 @@ section's fields: uint32 size, then the 100 bytes that QEMU 7.2 used for
 the runstate name and that QEMU 9.0+ splits into runstate[32],
 has_vm_was_suspended, vm_was_suspended and unused[66].  Checks the bytes
 against the layout upstream QEMU documents, and against what Debian 13's
-QEMU 10.0 sends for the same guest when it is installed.  Also compares
+QEMU 10.0 sends for the same guest when it is installed.  Feeds
+malformed sections (name without NUL, unknown name, flags 2 and 255,
+stream cut short) to an incoming QEMU, which must refuse each with an
+error and exit status 1, without running the guest.  Also compares
 the device vmstate of stock and patched QEMU with QEMU's
 scripts/vmstate-static-checker.py (globalstate is not a device, so it is
 not part of -dump-vmstate).
@@ -30,9 +33,10 @@ MACHINE = 'pc-i440fx-7.2'
 SECTION = b'\x0bglobalstate'
 
 
-def globalstate_bytes(binary, guest, tmp):
+def stream_of(binary, guest, tmp):
     """Migrate a guest ('running', 'suspended' or 'stopped-suspended') of
-    @binary to a file; return the section's 104 field bytes."""
+    @binary to a file; return the stream and the offset of the
+    globalstate section's fields in it."""
     disk = write_bootblock(tmp, suspend=guest != 'running')
     out = os.path.join(tmp, 'stream')
     vm = QEMUMachine(binary, base_temp_dir=tmp, name='src')
@@ -56,7 +60,52 @@ def globalstate_bytes(binary, guest, tmp):
     with open(out, 'rb') as f:
         data = f.read()
     at = data.index(SECTION) + len(SECTION) + 8   # instance, version ids
+    return data, at
+
+
+def globalstate_bytes(binary, guest, tmp):
+    """The section's 104 field bytes for such a guest."""
+    data, at = stream_of(binary, guest, tmp)
     return data[at:at + 104]
+
+
+def malformed(data, at):
+    """(description, mutated stream, text the refusal must contain)"""
+    name = at + 4
+    return [
+        ('runstate name without NUL',
+         data[:name] + b'A' * 32 + data[name + 32:], 'not NUL-terminated'),
+        ('unknown runstate name',
+         data[:name] + b'sleeping'.ljust(32, b'\0') + data[name + 32:],
+         'sleeping'),
+        ('vm_was_suspended = 2',
+         data[:at + 37] + b'\x02' + data[at + 38:], 'vm_was_suspended'),
+        ('vm_was_suspended = 255',
+         data[:at + 37] + b'\xff' + data[at + 38:], 'vm_was_suspended'),
+        ('has_vm_was_suspended = 2',
+         data[:at + 36] + b'\x02' + data[at + 37:], 'vm_was_suspended'),
+        ('stream cut inside the section', data[:at + 20], 'globalstate'),
+    ]
+
+
+def load_refused(stream, tmp, expect):
+    """Feed @stream to an incoming patched QEMU: it must refuse it, exit
+    with status 1 (no crash), never start the guest, and say why."""
+    path = os.path.join(tmp, 'bad-stream')
+    with open(path, 'wb') as f:
+        f.write(stream)
+    disk = write_bootblock(tmp, suspend=True)
+    try:
+        r = subprocess.run([QEMU, '-accel', 'tcg', '-machine', MACHINE,
+                            '-m', '150M', '-nic', 'none', '-display', 'none',
+                            *bootblock_args(disk), '-qmp', 'null',
+                            '-incoming', f'exec:cat {path}'],
+                           capture_output=True, text=True, timeout=60,
+                           check=False)
+    except subprocess.TimeoutExpired:
+        return False, 'accepted: QEMU still running after 60 s'
+    ok = r.returncode == 1 and expect in r.stderr
+    return ok, f'exit {r.returncode}, "{" / ".join(r.stderr.split(chr(10))[:2])}"'
 
 
 def expected(name, has_flag, flag):
@@ -88,7 +137,7 @@ def main():
         ('stock', 'suspended', expected('running', 0, 0)),
     ]
     bins = {'patched': QEMU, 'stock': STOCK_QEMU, '10.0': UPSTREAM_QEMU}
-    print(f'1..{len(cases) + 2}')
+    print(f'1..{len(cases) + 2 + 6}')
     n = 0
     got = {}
     for label, guest, want in cases:
@@ -120,6 +169,19 @@ def main():
                              for g in pairs)
         print(f'{"ok" if same else "not ok"} {n} - patched and 10.0 send '
               f'identical globalstate bytes ({", ".join(pairs)})')
+
+    # malformed globalstate sections from a real stream of a suspended
+    # guest: every one refused with an error, no crash, no guest started
+    tmp = tempfile.mkdtemp(prefix='wire-bad-')
+    try:
+        data, at = stream_of(QEMU, 'suspended', tmp)
+        for desc, stream, expect in malformed(data, at):
+            n += 1
+            ok, detail = load_refused(stream, tmp, expect)
+            print(f'{"ok" if ok else "not ok"} {n} - malformed globalstate, '
+                  f'{desc}: {detail}')
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
     n += 1
     if not stock:
