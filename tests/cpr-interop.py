@@ -23,6 +23,7 @@ from qemu_env import QEMU, QEMUMachine, bootblock_args, guest_counter, \
     read_guest_u32, runstate, upstream_qemu, wait_for, write_bootblock, \
     GUEST_SUSPENDED_FLAG  # noqa: E402
 
+
 def case(suspend, tmp):
     disk = write_bootblock(tmp, suspend=suspend)
     args = ['-accel', 'tcg', '-machine', 'pc-i440fx-7.2,memory-backend=ram0',

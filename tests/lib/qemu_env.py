@@ -32,10 +32,11 @@ def upstream_qemu():
         return None
     return UPSTREAM_QEMU if 'version 10.0' in out else None
 
+
 sys.path.insert(0, os.path.join(SRC, 'python'))
 
 # pylint: disable=wrong-import-position
-from qemu.machine import QEMUMachine  # noqa: E402
+from qemu.machine import QEMUMachine  # noqa: E402,F401 (re-exported)
 
 
 def bootblock_bytes(src=SRC):
@@ -89,6 +90,40 @@ def guest_counter(vm):
     return read_guest_u32(vm, TEST_MEM_START) & 0xff
 
 
+# The globalstate section of a migration stream: after its header (the
+# name, then instance and version ids, 4 bytes each) come the uint32 size
+# and the 100 bytes of runstate[32], has_vm_was_suspended,
+# vm_was_suspended, unused[66].
+GLOBALSTATE_SECTION = b'\x0bglobalstate'
+
+
+def globalstate_at(stream):
+    """Offset of the globalstate section's fields in a stream."""
+    return (stream.index(GLOBALSTATE_SECTION) + len(GLOBALSTATE_SECTION) +
+            8)
+
+
+def malformed_globalstate(data, at):
+    """Mutations of a stream's globalstate section (fields at @at):
+    a list of (description, mutated stream, text the refusal must
+    contain)."""
+    name = at + 4
+    return [
+        ('runstate name without NUL',
+         data[:name] + b'A' * 32 + data[name + 32:], 'not NUL-terminated'),
+        ('unknown runstate name',
+         data[:name] + b'sleeping'.ljust(32, b'\0') + data[name + 32:],
+         'sleeping'),
+        ('vm_was_suspended = 2',
+         data[:at + 37] + b'\x02' + data[at + 38:], 'vm_was_suspended'),
+        ('vm_was_suspended = 255',
+         data[:at + 37] + b'\xff' + data[at + 38:], 'vm_was_suspended'),
+        ('has_vm_was_suspended = 2',
+         data[:at + 36] + b'\x02' + data[at + 37:], 'vm_was_suspended'),
+        ('stream cut inside the section', data[:at + 20], 'globalstate'),
+    ]
+
+
 def wait_for(predicate, timeout, what, interval=0.05):
     """Poll predicate() until true; raise TimeoutError naming what."""
     deadline = time.monotonic() + timeout
@@ -97,7 +132,8 @@ def wait_for(predicate, timeout, what, interval=0.05):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f'timed out after {timeout}s waiting for {what}')
+            raise TimeoutError(f'timed out after {timeout}s waiting for '
+                               f'{what}')
         time.sleep(interval)
 
 
