@@ -9,7 +9,7 @@ SH := /bin/sh
 S := scripts
 
 .PHONY: help deps deps-test base queue export build stock prepare demo \
-        check lint check-series bench clean distclean
+        check guest lint check-series bench clean distclean
 
 help:
 	@echo 'make demo          install deps, fetch base, apply queue, build, run the demo'
@@ -20,6 +20,7 @@ help:
 	@echo 'make export        write the work tree back to patches/ (deterministic)'
 	@echo 'make build         incremental build of work/qemu into work/build (ccache)'
 	@echo 'make stock         build the unpatched base into work/stock/build (cross-version tests)'
+	@echo 'make guest         build the Linux guest of the end-to-end tests (work/guest)'
 	@echo 'make lint          scripts/checkpatch.pl on every patch of the queue'
 	@echo 'make check-series  apply patch by patch, build + quick gate at each step'
 	@echo 'make bench         run the benchmarks in bench/ (tables + bench/results/*.json)'
@@ -54,7 +55,10 @@ deps-test:
 stock: deps base
 	$(SH) $(S)/build-stock.sh
 
-check: deps-test prepare stock
+guest: deps-test
+	$(SH) $(S)/build-guest.sh
+
+check: deps-test prepare stock guest
 	$(SH) $(S)/check.sh
 
 bench: deps prepare

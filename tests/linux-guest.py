@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""A real Linux guest through every way an operator moves it.
+
+Debian 12's kernel with a busybox initramfs (scripts/build-guest.sh,
+tests/guest/init) on pc-i440fx-7.2, TCG, 256 MiB of shared file RAM.  The
+guest suspends itself to S3 (echo mem > /sys/power/state) on request and
+is then moved, suspended, from QEMU to QEMU:
+
+  precopy over TCP -> destination without -S: arrives suspended
+  precopy over a unix socket -> destination with -S: paused, cont ->
+      suspended
+  postcopy over TCP: arrives suspended
+  savevm -> quit -> new QEMU (-S) -> loadvm: prelaunch, cont ->
+      suspended
+  cprsave -> QEMU exits -> new QEMU (-S) -> cprload: suspended
+  precopy to Debian 13's QEMU 10.0 (when installed): arrives suspended
+
+Each time the destination must hold the guest asleep (no output, no
+WAKEUP) until system_wakeup; then the guest resumes from S3, finds its
+16 MiB random RAM blob unchanged and its heartbeat counter goes on from
+where it stopped on the first QEMU (never restarting).  The guest's clock
+jump across each S3 cycle is reported against the host's time between
+the SUSPEND and WAKEUP events.  Prints TAP.
+"""
+
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                'lib'))
+# pylint: disable=wrong-import-position
+from qemu_env import BUILD, upstream_qemu  # noqa: E402
+from guest import Guest, GuestError, Tap, describe, free_port, \
+    guest_built, jump_summary, start_migration, wait_migration  # noqa: E402
+
+QEMU_IMG = os.environ.get('QEMU_IMG') or os.path.join(BUILD, 'qemu-img')
+
+
+def expect_state(host, want):
+    got = host.runstate()
+    if got != want:
+        raise GuestError(f'{host.name}: runstate {got}, expected {want}')
+
+
+def boot(g):
+    g.boot()
+    hb = g.check_heartbeat()
+    return f'booted, blob {g.blob}, heartbeat at {hb}'
+
+
+def migrate_suspended(g, name, uri_of, dest_s=False, postcopy=False,
+                      binary=None):
+    """Suspend, migrate to a new QEMU, check it holds the guest asleep in
+    the right state, wake it there."""
+    g.suspend()
+    src = g.host
+    extra = ['-incoming', 'defer'] + (['-S'] if dest_s else [])
+    kw = {'binary': binary} if binary else {}
+    dst = g.new_host(name, extra=extra, **kw).launch()
+    start_migration(src, dst, uri_of(dst), postcopy=postcopy,
+                    params={'max-bandwidth': 1 << 30})
+    if postcopy:
+        src.cmd('migrate-start-postcopy')
+    info = wait_migration(src)
+    expect_state(src, 'postmigrate')
+    g.adopt(dst)
+    src.shutdown()
+    if dest_s:
+        expect_state(dst, 'paused')
+        g.assert_asleep(dst)
+        dst.cmd('cont')
+        dst.event('RESUME', timeout=10)
+    expect_state(dst, 'suspended')
+    g.assert_asleep(dst)
+    ram = info.get('ram', {})
+    moved = (f"{ram.get('transferred', 0) / 2 ** 20:.1f} MiB in "
+             f"{info.get('total-time', 0)} ms")
+    if postcopy:
+        if not ram.get('postcopy-requests', 0) and \
+                not ram.get('postcopy-bytes', 0):
+            raise GuestError('no page was sent in postcopy')
+        moved += (f", {ram.get('postcopy-bytes', 0) / 2 ** 20:.1f} MiB "
+                  f"in postcopy")
+    cycle = g.wake(name)
+    return f'{moved}; {describe(cycle)}'
+
+
+def savevm_loadvm(g):
+    g.suspend()
+    old = g.host
+    out = old.hmp('savevm s3snap')
+    if out:
+        raise GuestError(f'savevm: {out.strip()}')
+    expect_state(old, 'suspended')
+    g.assert_asleep(old, 0.5)
+    old.shutdown()
+    new = g.new_host('loadvm', extra=['-S']).launch()
+    out = new.hmp('loadvm s3snap')
+    if out:
+        raise GuestError(f'loadvm: {out.strip()}')
+    g.adopt(new)
+    # -S wins: the loaded guest waits in prelaunch, flag set
+    expect_state(new, 'prelaunch')
+    g.assert_asleep(new, 0.5)
+    new.cmd('cont')
+    expect_state(new, 'suspended')
+    g.assert_asleep(new)
+    return describe(g.wake('savevm/loadvm'))
+
+
+def cpr(g):
+    g.suspend()
+    old = g.host
+    state = os.path.join(g.tmp, 'state.cpr')
+    old.cmd('cprsave', file=state, mode='reboot')
+    old.keep_ram = True
+    old.vm.wait(timeout=60)
+    rc = old.vm.exitcode()
+    if rc != 0:
+        raise GuestError(f'QEMU exited {rc} after cprsave')
+    new = g.new_host('cprload', extra=['-S'],
+                     mem_path=old.mem_path).launch()
+    new.cmd('cprload', file=state)
+    g.adopt(new)
+    expect_state(new, 'suspended')
+    g.assert_asleep(new)
+    size = os.path.getsize(state) / 2 ** 20
+    return f'state file {size:.1f} MiB; {describe(g.wake("cpr"))}'
+
+
+def main():
+    tap = Tap(8)
+    if not guest_built():
+        print('Bail out! no guest: run scripts/build-guest.sh '
+              '(make check does)')
+        return 1
+    g = Guest('linux-guest-')
+    disk = os.path.join(g.tmp, 'disk.qcow2')
+    subprocess.run([QEMU_IMG, 'create', '-q', '-f', 'qcow2', disk, '64M'],
+                   check=True)
+    g.extra += ['-drive', f'if=none,id=snap,file={disk},format=qcow2']
+    unix = os.path.join(g.tmp, 'mig.sock')
+    try:
+        tap.step('Linux guest boots, heartbeat ticking', boot, g)
+        tap.step('suspend, precopy over TCP, arrives suspended, wakes',
+                 migrate_suspended, g, 'tcp',
+                 lambda d: f'tcp:127.0.0.1:{free_port()}')
+        tap.step('suspend, precopy over unix to -S: paused, cont, wakes',
+                 migrate_suspended, g, 'unix-S', lambda d: f'unix:{unix}',
+                 True)
+        tap.step('suspend, postcopy over TCP, arrives suspended, wakes',
+                 migrate_suspended, g, 'postcopy',
+                 lambda d: f'tcp:127.0.0.1:{free_port()}', False, True)
+        tap.step('suspend, savevm, new QEMU -S, loadvm, cont, wakes',
+                 savevm_loadvm, g)
+        tap.step('suspend, cprsave, new QEMU, cprload, wakes', cpr, g)
+        up = upstream_qemu()
+        if up is None:
+            tap.skip('suspend, precopy to QEMU 10.0', 'no QEMU 10.0')
+        else:
+            tap.step('suspend, precopy to QEMU 10.0, arrives suspended, '
+                     'wakes', migrate_suspended, g, 'qemu-10.0',
+                     lambda d: f'unix:{unix}.10', False, False, up)
+        tap.step('heartbeat 1..N across every QEMU, RAM blob intact',
+                 lambda: (f'{len(g.hosts)} QEMUs, heartbeat 1..'
+                          f'{g.check_heartbeat()}, {g.suspends} S3 cycles\n'
+                          f'{jump_summary(g.cycles)}'))
+    finally:
+        g.shutdown()
+    return tap.done()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
