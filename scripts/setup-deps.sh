@@ -52,6 +52,8 @@ fi
 # which Debian 12 gets from bookworm-backports.
 BPO_PKGS=
 if [ "${WITH_TEST_DEPS:-0}" = 1 ]; then
+    # network namespaces for the connection-cut test
+    PKGS="$PKGS iproute2"
     if ! grep -rqsE "^(deb .*|Suites:.*)$codename-backports" \
             /etc/apt/sources.list /etc/apt/sources.list.d/; then
         note "adding $codename-backports (for QEMU 10.0)"
