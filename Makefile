@@ -9,7 +9,7 @@ SH := /bin/sh
 S := scripts
 
 .PHONY: help deps deps-test base queue export build stock prepare demo \
-        check guest lint check-series bench clean distclean
+        check guest soak lint check-series bench clean distclean
 
 help:
 	@echo 'make demo          install deps, fetch base, apply queue, build, run the demo'
@@ -21,6 +21,7 @@ help:
 	@echo 'make build         incremental build of work/qemu into work/build (ccache)'
 	@echo 'make stock         build the unpatched base into work/stock/build (cross-version tests)'
 	@echo 'make guest         build the Linux guest of the end-to-end tests (work/guest)'
+	@echo 'make soak          200 suspend/migrate/wake round trips of the Linux guest'
 	@echo 'make lint          scripts/checkpatch.pl on every patch of the queue'
 	@echo 'make check-series  apply patch by patch, build + quick gate at each step'
 	@echo 'make bench         run the benchmarks in bench/ (tables + bench/results/*.json)'
@@ -60,6 +61,9 @@ guest: deps-test
 
 check: deps-test prepare stock guest
 	$(SH) $(S)/check.sh
+
+soak: deps-test prepare guest
+	$(SH) $(S)/soak.sh
 
 bench: deps prepare
 	$(SH) $(S)/bench.sh
