@@ -65,7 +65,7 @@ check: deps-test prepare stock guest
 soak: deps-test prepare guest
 	$(SH) $(S)/soak.sh
 
-bench: deps prepare
+bench: deps-test prepare stock
 	$(SH) $(S)/bench.sh
 
 lint: base
