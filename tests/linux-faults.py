@@ -17,13 +17,16 @@ The guest of tests/linux-guest.py, suspended to S3, goes through:
     error, and the guest never starts there; the unmutated stream loads
     suspended.  The source, in postmigrate, gets 'cont': the guest is
     suspended there again (not woken);
+  - cprsave to a full filesystem (a 128 KiB tmpfs: refused after the
+    VM was stopped, STOP then RESUME) and to a read-only one (refused
+    before anything stops); no file left behind; root only (the tmpfs
+    are mounted in a private mount namespace);
   - cprload of a truncated cprsave file: refused, the new QEMU stays in
     prelaunch, then loads the intact file.
 
 After each fault the source (or the untouched QEMU) must be in the state
 it had, hold the guest asleep, and wake it: the guest resumes, its RAM
 blob is intact and its heartbeat counter goes on without gap or restart.
-cprsave to a full or read-only filesystem: tests/cpr-faults.py.
 Prints TAP.
 """
 
@@ -41,6 +44,7 @@ from guest import Guest, GuestError, Host, Tap, describe, free_port, \
     guest_built, jump_summary, migration_status, start_migration, \
     wait_migration  # noqa: E402
 
+INNER = '--in-mount-namespace'
 BANDWIDTH = 8 << 20             # bytes/s of the throttled migrations
 FAST = {'max-bandwidth': 1 << 30}
 
@@ -274,6 +278,30 @@ class Faults:
     def wake_after_stream(self):
         return describe(self.g.wake('exec: stream, cont'))
 
+    def cprsave_refused(self, d, text, want_events):
+        """cprsave into directory @d (a small or read-only tmpfs) must
+        fail with @text, emit @want_events, leave no file there and the
+        guest suspended."""
+        g = self.g
+        g.suspend()
+        h = g.host
+        h.vm.get_qmp_events(wait=False)
+        r = h.qmp('cprsave', file=os.path.join(d, 'state.cpr'),
+                  mode='reboot')
+        if 'error' not in r:
+            raise GuestError(f'cprsave into {d} succeeded')
+        err = r['error']['desc']
+        events = [e['event'] for e in h.vm.get_qmp_events(wait=False)
+                  if e['event'] in ('STOP', 'RESUME', 'SHUTDOWN')]
+        left = os.listdir(d)
+        if text not in err or events != want_events or left:
+            raise GuestError(f'"{err}", events {events}, files {left}')
+        expect(h, 'suspended')
+        g.assert_asleep(h)
+        cycle = g.wake('cprsave refused')
+        return (f'"{err}", events {" ".join(events) or "none"}, no file '
+                f'left; {describe(cycle)}')
+
     def cprload_truncated(self):
         g = self.g
         g.suspend()
@@ -315,8 +343,13 @@ def expect(host, want):
 
 
 def main():
+    root = os.geteuid() == 0
+    if root and INNER not in sys.argv:
+        r = subprocess.run(['unshare', '--mount', sys.executable,
+                            os.path.abspath(__file__), INNER], check=False)
+        return r.returncode
     mutations = 6
-    tap = Tap(12 + mutations)
+    tap = Tap(14 + mutations)
     if not guest_built():
         print('Bail out! no guest: run scripts/build-guest.sh '
               '(make check does)')
@@ -324,7 +357,16 @@ def main():
     net = NetPair()
     g = Guest('linux-faults-')
     f = Faults(g, net)
+    fs = {}
     try:
+        if root:
+            # mounted before any QEMU starts, so that each QEMU (ip netns
+            # exec gives it a mount namespace of its own) sees them
+            sh('mount', '--make-rprivate', '/')
+            for name, opts in (('full', 'size=128k'), ('ro', 'ro,size=4m')):
+                fs[name] = os.path.join(g.tmp, name)
+                os.mkdir(fs[name])
+                sh('mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', fs[name])
         tap.step('Linux guest boots', f.boot)
         tap.step('reference migration, suspended, wakes', f.reference)
         for label, at in (('just after the start', 0),
@@ -355,6 +397,16 @@ def main():
                      desc, stream, text)
         tap.step('source wakes after the stream was taken',
                  f.wake_after_stream)
+        for name, text, events, label in (
+                ('full', 'No space left on device', ['STOP', 'RESUME'],
+                 'full filesystem: refused after the stop'),
+                ('ro', 'Read-only file system', [],
+                 'read-only filesystem: refused, nothing stopped')):
+            if root:
+                tap.step(f'cprsave to a {label}, source suspended, wakes',
+                         f.cprsave_refused, fs[name], text, events)
+            else:
+                tap.skip(f'cprsave to a {label}', 'needs root for tmpfs')
         tap.step('cprload of a truncated file refused, intact file loads, '
                  'wakes', f.cprload_truncated)
         tap.step('heartbeat 1..N across every QEMU, RAM blob intact',
@@ -362,6 +414,8 @@ def main():
                           f'{g.check_heartbeat()}, {g.suspends} S3 cycles\n'
                           f'{jump_summary(g.cycles)}'))
     finally:
+        for d in fs.values():
+            subprocess.run(['umount', d], capture_output=True, check=False)
         g.shutdown()
         net.close()
     return tap.done()
