@@ -137,7 +137,10 @@ def main():
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
     with open(a.json, 'w') as f:
         json.dump({'machine': f'{os.cpu_count()} CPUs, TCG',
-                   'qemu': QEMU, 'results': results}, f, indent=1)
+                   'qemu': subprocess.run(
+                       [QEMU, '--version'], check=True, capture_output=True,
+                       text=True).stdout.splitlines()[0],
+                   'results': results}, f, indent=1)
     print(f'results: {a.json}')
 
 

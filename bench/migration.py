@@ -5,15 +5,16 @@ versus Debian 13's QEMU 10.0, for guests of several RAM sizes.
 Each binary migrates to a new QEMU of the same binary, on the same machine
 type (pc-i440fx-7.2, TCG).  The source guest's RAM is a shared
 memory-backend-file in /dev/shm filled with a non-zero pattern before QEMU
-starts; the migration-test boot block writes every page of its first
-100 MiB once and suspends the guest to S3.  The destination has the same
-arguments with an anonymous memory-backend-ram and -incoming defer, then
-migrate-incoming.  The source's max-bandwidth is 10^12 bytes/s for both
-binaries (both default to 128 MiB/s, which would make that limit the
-figure measured); downtime-limit keeps its default (300 ms).  Migration
-goes over TCP loopback and over a unix socket.  Every migration must end
-with the source 'postmigrate' and the destination 'suspended', holding
-the source's memory (sampled), or the benchmark fails.
+starts; the migration-test boot block writes every page of its first 100
+MiB once and suspends the guest to S3.  The destination has the same
+arguments with an anonymous, preallocated memory-backend-ram (see
+bench/lib_migrate.py) and -incoming defer, then migrate-incoming.  The
+source's max-bandwidth is 10^12 bytes/s for both binaries (both default to
+128 MiB/s, which would make that limit the figure measured); downtime-limit
+keeps its default (300 ms).  Migration goes over TCP loopback and over a
+unix socket.  Every migration must end with the source 'postmigrate' and
+the destination 'suspended', holding the source's memory (sampled), or the
+benchmark fails.
 
 QEMU switches to its stop-and-copy phase once the RAM left to send fits
 in downtime-limit at the bandwidth it measured, so 'downtime' includes
@@ -60,7 +61,7 @@ def main():
     cells = run_matrix(bins, sizes, transports, a.runs, 'suspending',
                        bound=True, shm=a.shm)
     write_json(a.json, {**machine_info(bins), 'guest': 'suspended',
-                        'destination_ram': 'memory-backend-ram',
+                        'destination_ram': 'memory-backend-ram,prealloc=on',
                         'max_bandwidth': MAX_BANDWIDTH, 'runs': a.runs,
                         'results': cells,
                         'ratios': ratios(cells, list(bins))})

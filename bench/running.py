@@ -6,12 +6,12 @@ The guest is idle: a 512-byte boot sector that halts with interrupts off
 (cli; hlt; jmp back), since a guest writing its memory all the time never
 converges under TCG.  Otherwise as bench/migration.py: machine
 pc-i440fx-7.2 under TCG; source RAM a shared memory-backend-file in
-/dev/shm filled with a non-zero pattern, destination RAM an anonymous
-memory-backend-ram with -incoming defer; max-bandwidth 10^12 bytes/s,
-default downtime-limit (300 ms); TCP loopback and unix socket.  The
-source must be 'running' (halted in the boot sector) before migrating;
-afterwards the source must be 'postmigrate' and the destination
-'running' with the source's memory (sampled), or the benchmark fails.
+/dev/shm filled with a non-zero pattern, destination RAM an anonymous,
+preallocated memory-backend-ram with -incoming defer; max-bandwidth 10^12
+bytes/s, default downtime-limit (300 ms); TCP loopback and unix socket.
+The source must be 'running' (halted in the boot sector) before migrating;
+afterwards the source must be 'postmigrate' and the destination 'running'
+with the source's memory (sampled), or the benchmark fails.
 
 From the source's query-migrate after completion: total-time, downtime,
 setup-time, RAM bytes transferred, throughput = transferred /
@@ -47,7 +47,7 @@ def main():
     transports = a.transports.split(',')
     cells = run_matrix(bins, sizes, transports, a.runs, 'idle', shm=a.shm)
     write_json(a.json, {**machine_info(bins), 'guest': 'running (idle)',
-                        'destination_ram': 'memory-backend-ram',
+                        'destination_ram': 'memory-backend-ram,prealloc=on',
                         'max_bandwidth': MAX_BANDWIDTH, 'runs': a.runs,
                         'results': cells,
                         'ratios': ratios(cells, list(bins))})
