@@ -211,7 +211,7 @@ def migrate_once(binary, size, transport, guest, shm='/dev/shm'):
         src.command('migrate', uri=uri)
         src.events_wait([('MIGRATION', {'data': {'status': s}})
                          for s in ('completed', 'failed', 'cancelled')],
-                        timeout=1200)
+                        timeout=1200.0)
         info = src.command('query-migrate')
         if info['status'] != 'completed':
             raise RuntimeError(f"migration {info['status']}: "

@@ -21,7 +21,10 @@ kpkg=$(kernel_package)
 if [ -z "$kpkg" ]; then
     note "apt has no package lists yet: apt-get update"
     SUDO=
-    [ "$(id -u)" = 0 ] || SUDO=sudo
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || die "not root and no sudo: run apt-get update"
+        SUDO=sudo
+    fi
     $SUDO apt-get update -q >/dev/null
     kpkg=$(kernel_package)
 fi
@@ -31,7 +34,8 @@ bver=$(apt-cache policy busybox-static | sed -n 's/^ *Candidate: //p')
 [ -n "$kver" ] && [ "$kver" != "(none)" ] || die "no candidate for $kpkg"
 [ -n "$bver" ] && [ "$bver" != "(none)" ] || die "no candidate for busybox-static"
 
-stamp="$kpkg $kver busybox-static $bver init $(sha256_of "$INIT")"
+stamp="$kpkg $kver busybox-static $bver init $(sha256_of "$INIT") \
+script $(sha256_of "$0")"
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$stamp" ] &&
         [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ]; then
     note "guest up to date ($kpkg $kver, busybox $bver)"
@@ -41,6 +45,7 @@ fi
 note "building the guest: $kpkg $kver, busybox-static $bver"
 tmp=$(mktemp -d "$WORK/guest-build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM HUP
 mkdir -p "$tmp/dl" "$tmp/pkg" "$tmp/root"
 # apt's download sandbox user must be able to write the directory
 chmod 0755 "$tmp"
@@ -62,8 +67,11 @@ chmod 0755 "$r/init" "$r/bin/busybox"
 # fixed order and times so that the same inputs give the same image
 find "$r" -exec touch -h -d @0 {} +
 (cd "$r" && find . -mindepth 1 | LC_ALL=C sort |
-    "$tmp/pkg/bin/busybox" cpio -o -H newc 2>/dev/null) |
-    gzip -n -9 >"$tmp/initrd.img"
+    "$tmp/pkg/bin/busybox" cpio -o -H newc >"$tmp/initrd.cpio" \
+        2>"$tmp/cpio.log") || die "cpio: $(cat "$tmp/cpio.log")"
+[ -s "$tmp/initrd.cpio" ] || die "cpio wrote nothing"
+gzip -n -9 <"$tmp/initrd.cpio" >"$tmp/initrd.img"
+gzip -t "$tmp/initrd.img"
 
 mkdir -p "$OUT"
 cp "$kernel" "$OUT/vmlinuz"

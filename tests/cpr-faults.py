@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
 from qemu_env import QEMU, QEMUMachine, bootblock_args, guest_counter, \
-    runstate, wait_for, write_bootblock  # noqa: E402
+    runstate, wait_event, wait_for, write_bootblock  # noqa: E402
 
 INNER = '--in-namespace'
 
@@ -36,7 +36,7 @@ def case(tmp, target_dir, expect, want_events):
                 'none', *bootblock_args(disk))
     vm.launch()
     try:
-        vm.event_wait('SUSPEND', timeout=120)
+        wait_event(vm, 'SUSPEND', 120)
         file = os.path.join(target_dir, 'state.cpr')
         r = vm.qmp('cprsave', file=file, mode='reboot')
         err = r.get('error', {}).get('desc', '')
@@ -45,7 +45,7 @@ def case(tmp, target_dir, expect, want_events):
         left = os.listdir(target_dir)
         state = runstate(vm)
         vm.qmp('system_wakeup')
-        vm.event_wait('WAKEUP', timeout=60)
+        wait_event(vm, 'WAKEUP', 60)
         start = guest_counter(vm)
         wait_for(lambda: guest_counter(vm) != start, 60, 'guest to run')
         ok = (expect in err and events == want_events and

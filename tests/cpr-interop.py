@@ -19,9 +19,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
-from qemu_env import QEMU, QEMUMachine, bootblock_args, guest_counter, \
-    read_guest_u32, runstate, upstream_qemu, wait_for, write_bootblock, \
-    GUEST_SUSPENDED_FLAG  # noqa: E402
+from qemu_env import GUEST_SUSPENDED_FLAG, QEMU, QEMUMachine, bootblock_args, \
+    guest_counter, read_guest_u32, runstate, upstream_qemu, wait_event, \
+    wait_for, write_bootblock  # noqa: E402
 
 
 def case(suspend, tmp):
@@ -36,7 +36,7 @@ def case(suspend, tmp):
     old.add_args(*args)
     old.launch()
     if suspend:
-        old.event_wait('SUSPEND', timeout=120)
+        wait_event(old, 'SUSPEND', 120)
     else:
         start = guest_counter(old)
         wait_for(lambda: guest_counter(old) != start, 60, 'guest running')
@@ -62,7 +62,7 @@ def case(suspend, tmp):
                                  == 1)
         if end == 'suspended':
             new.qmp('system_wakeup')
-            new.event_wait('WAKEUP', timeout=60)
+            wait_event(new, 'WAKEUP', 60)
         start = guest_counter(new)
         wait_for(lambda: guest_counter(new) != start, 60, 'guest to run')
         return was, end, same, runstate(new)

@@ -24,9 +24,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
-from qemu_env import QEMU, STOCK_QEMU, QEMUMachine, bootblock_args, \
-    guest_counter, read_guest_u32, runstate, upstream_qemu, wait_for, \
-    write_bootblock, GUEST_SUSPENDED_FLAG  # noqa: E402
+from qemu_env import GUEST_SUSPENDED_FLAG, QEMU, QEMUMachine, STOCK_QEMU, \
+    bootblock_args, guest_counter, read_guest_u32, runstate, upstream_qemu, \
+    wait_event, wait_for, write_bootblock  # noqa: E402
 
 MACHINE = 'pc-i440fx-7.2'
 
@@ -91,7 +91,7 @@ def run_case(bins, src_name, dst_name, state, tmp):
     try:
         src.launch()
         if state in ('suspended', 'stopped-suspended'):
-            src.event_wait('SUSPEND', timeout=120)
+            wait_event(src, 'SUSPEND', 120)
             assert runstate(src) == 'suspended'
         else:
             counter_moves(src)
@@ -132,7 +132,7 @@ def follow_up(dst, action):
         return runstate(dst)
     if action == 'system_wakeup':
         dst.qmp('system_wakeup')
-        dst.event_wait('WAKEUP', timeout=60)
+        wait_event(dst, 'WAKEUP', 60)
     else:
         dst.qmp(action)
         time.sleep(0.2)

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
 from qemu_env import BUILD, upstream_qemu  # noqa: E402
-from guest import Guest, GuestError, Tap, describe, free_port, \
+from guest import Guest, GuestError, Tap, describe, exit_on_sigterm, \
     guest_built, jump_summary, start_migration, wait_migration  # noqa: E402
 
 QEMU_IMG = os.environ.get('QEMU_IMG') or os.path.join(BUILD, 'qemu-img')
@@ -62,7 +62,7 @@ def migrate_suspended(g, name, uri_of, dest_s=False, postcopy=False,
                     params={'max-bandwidth': 1 << 30})
     if postcopy:
         src.cmd('migrate-start-postcopy')
-    info = wait_migration(src)
+    info = wait_migration(src, dst=dst)
     expect_state(src, 'postmigrate')
     g.adopt(dst)
     src.shutdown()
@@ -130,28 +130,29 @@ def cpr(g):
 
 
 def main():
+    exit_on_sigterm()
     tap = Tap(8)
     if not guest_built():
         print('Bail out! no guest: run scripts/build-guest.sh '
               '(make check does)')
         return 1
     g = Guest('linux-guest-')
-    disk = os.path.join(g.tmp, 'disk.qcow2')
-    subprocess.run([QEMU_IMG, 'create', '-q', '-f', 'qcow2', disk, '64M'],
-                   check=True)
-    g.extra += ['-drive', f'if=none,id=snap,file={disk},format=qcow2']
     unix = os.path.join(g.tmp, 'mig.sock')
     try:
+        disk = os.path.join(g.tmp, 'disk.qcow2')
+        subprocess.run([QEMU_IMG, 'create', '-q', '-f', 'qcow2', disk,
+                        '64M'], check=True)
+        g.extra += ['-drive', f'if=none,id=snap,file={disk},format=qcow2']
         tap.step('Linux guest boots, heartbeat ticking', boot, g)
         tap.step('suspend, precopy over TCP, arrives suspended, wakes',
                  migrate_suspended, g, 'tcp',
-                 lambda d: f'tcp:127.0.0.1:{free_port()}')
+                 lambda d: 'tcp:127.0.0.1:0')
         tap.step('suspend, precopy over unix to -S: paused, cont, wakes',
                  migrate_suspended, g, 'unix-S', lambda d: f'unix:{unix}',
                  True)
         tap.step('suspend, postcopy over TCP, arrives suspended, wakes',
                  migrate_suspended, g, 'postcopy',
-                 lambda d: f'tcp:127.0.0.1:{free_port()}', False, True)
+                 lambda d: 'tcp:127.0.0.1:0', False, True)
         tap.step('suspend, savevm, new QEMU -S, loadvm, cont, wakes',
                  savevm_loadvm, g)
         tap.step('suspend, cprsave, new QEMU, cprload, wakes', cpr, g)

@@ -10,8 +10,8 @@ its 16 MiB random RAM blob intact, and that its heartbeat counter went
 1, 2, 3 ... across every QEMU so far.  The soak stops at the first
 failure.
 
-  SOAK_CYCLES   number of cycles (default 3: what make check runs;
-                make soak runs 200)
+  SOAK_CYCLES   number of cycles (default 4, one of each kind: what make
+                check runs; make soak runs 200)
   SOAK_MINUTES  stop starting new cycles after this time (default 30)
   SOAK_JSON     write the per-cycle figures there (make soak does)
 
@@ -28,7 +28,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
-from guest import Guest, GuestError, free_port, guest_built, \
+from guest import Guest, GuestError, exit_on_sigterm, guest_built, \
     jump_summary, start_migration, wait_migration  # noqa: E402
 
 KINDS = ('precopy-tcp', 'precopy-unix', 'precopy-unix-S', 'postcopy-tcp')
@@ -43,7 +43,7 @@ def cycle(g, i):
     dst = g.new_host(f'c{i}', extra=['-incoming', 'defer'] +
                      (['-S'] if dest_s else [])).launch()
     if 'tcp' in kind:
-        uri = f'tcp:127.0.0.1:{free_port()}'
+        uri = 'tcp:127.0.0.1:0'
     else:
         uri = f'unix:{os.path.join(g.tmp, f"c{i}.sock")}'
     postcopy = kind.startswith('postcopy')
@@ -51,7 +51,7 @@ def cycle(g, i):
                     params={'max-bandwidth': 1 << 30})
     if postcopy:
         src.cmd('migrate-start-postcopy')
-    info = wait_migration(src)
+    info = wait_migration(src, dst=dst)
     g.adopt(dst)
     src.shutdown()
     if dest_s:
@@ -70,7 +70,8 @@ def cycle(g, i):
 
 
 def main():
-    cycles = int(os.environ.get('SOAK_CYCLES', '3'))
+    exit_on_sigterm()
+    cycles = int(os.environ.get('SOAK_CYCLES', str(len(KINDS))))
     minutes = float(os.environ.get('SOAK_MINUTES', '30'))
     out = os.environ.get('SOAK_JSON')
     print(f'1..{cycles + 2}', flush=True)

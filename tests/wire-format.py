@@ -25,9 +25,9 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
-from qemu_env import QEMU, SRC, STOCK_QEMU, UPSTREAM_QEMU, QEMUMachine, \
+from qemu_env import QEMU, QEMUMachine, SRC, STOCK_QEMU, UPSTREAM_QEMU, \
     bootblock_args, globalstate_at, malformed_globalstate, runstate, \
-    upstream_qemu, wait_for, write_bootblock  # noqa: E402
+    upstream_qemu, wait_event, wait_for, write_bootblock  # noqa: E402
 
 MACHINE = 'pc-i440fx-7.2'
 
@@ -46,7 +46,7 @@ def stream_of(binary, guest, tmp):
         if guest == 'running':
             wait_for(lambda: runstate(vm) == 'running', 30, 'running')
         else:
-            vm.event_wait('SUSPEND', timeout=120)
+            wait_event(vm, 'SUSPEND', 120)
         if guest == 'stopped-suspended':
             vm.qmp('stop')
         vm.qmp('migrate-set-parameters', **{'max-bandwidth': 10 ** 9,
@@ -54,6 +54,9 @@ def stream_of(binary, guest, tmp):
         vm.qmp('migrate', uri=f'exec:cat > {out}')
         wait_for(lambda: vm.qmp('query-migrate')['return'].get('status')
                  in ('completed', 'failed'), 120, 'migration to the file')
+        status = vm.qmp('query-migrate')['return']['status']
+        if status != 'completed':
+            raise RuntimeError(f'migration to the file {status}')
     finally:
         vm.shutdown()
     with open(out, 'rb') as f:
@@ -118,7 +121,7 @@ def main():
         ('stock', 'suspended', expected('running', 0, 0)),
     ]
     bins = {'patched': QEMU, 'stock': STOCK_QEMU, '10.0': UPSTREAM_QEMU}
-    print(f'1..{len(cases) + 2 + 6}')
+    print(f'1..{len(cases) + 2 + len(malformed_globalstate(bytes(64), 0))}')
     n = 0
     got = {}
     for label, guest, want in cases:

@@ -12,12 +12,15 @@ must go 1, 2, 3, ... with no gap and no restart.
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
+import sys
 import tempfile
 import time
 
-from qemu_env import QEMU, WORK, QEMUMachine, runstate, wait_for
+from qemu_env import QEMU, WORK, QEMUMachine, runstate, wait_event, \
+    wait_for
 
 GUEST_DIR = os.environ.get('GUEST_DIR') or os.path.join(WORK, 'guest')
 KERNEL = os.path.join(GUEST_DIR, 'vmlinuz')
@@ -33,17 +36,23 @@ def guest_built():
     return os.path.isfile(KERNEL) and os.path.isfile(INITRD)
 
 
-def scratch_dir(prefix):
-    """A temporary directory, in /dev/shm when there is one (guest RAM
-    files live there)."""
-    base = '/dev/shm' if os.path.isdir('/dev/shm') else None
+def scratch_dir(prefix, need=1 << 30):
+    """A temporary directory, in /dev/shm when it has @need bytes free
+    (guest RAM files live there), else in the default temporary place."""
+    base = None
+    try:
+        st = os.statvfs('/dev/shm')
+        if st.f_bavail * st.f_frsize >= need:
+            base = '/dev/shm'
+    except OSError:
+        pass
     return tempfile.mkdtemp(prefix=prefix, dir=base)
 
 
-def free_port(host='127.0.0.1'):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def exit_on_sigterm():
+    """Turn SIGTERM (the suite's timeout) into SystemExit, so that the
+    finally blocks shut QEMU down and remove RAM files and namespaces."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def event_time(event):
@@ -111,10 +120,10 @@ class Host:
         return runstate(self.vm)
 
     def event(self, name, timeout=60, match=None):
-        e = self.vm.event_wait(name, timeout=timeout, match=match)
-        if e is None:
-            raise GuestError(f'{self.name}: no {name} event in {timeout} s')
-        return e
+        try:
+            return wait_event(self.vm, name, timeout, match)
+        except TimeoutError as e:
+            raise GuestError(f'{self.name}: {e}') from None
 
     def events(self):
         """Names of the QMP events received so far and not yet read."""
@@ -247,7 +256,22 @@ class Guest:
         h = self.host
         self.suspends += 1
         h.request('suspend')
-        event = h.event('SUSPEND', timeout=timeout)
+        k = self.suspends
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                event = wait_event(h.vm, 'SUSPEND', 0.5)
+                break
+            except TimeoutError:
+                pass
+            if any(kind == 'SUSPEND-FAILED' and arg == str(k)
+                   for kind, arg, _ in h.lines()):
+                raise GuestError(f'{h.name}: the guest could not suspend')
+            if not h.vm.is_running():
+                raise GuestError(f'{h.name}: QEMU exited')
+            if time.monotonic() > deadline:
+                raise GuestError(f'{h.name}: no SUSPEND event in '
+                                 f'{timeout} s')
         line = h.wait_line('SUSPENDING', self.suspends, timeout=10)
         wait_for(lambda: h.runstate() == 'suspended', 30, 'suspended')
         self.pending = (event_time(event), line, self.check_heartbeat())
@@ -278,7 +302,7 @@ class Guest:
         k = self.suspends
         resumed = h.wait_line('RESUMED', k, timeout=60)
         blob = h.wait_line('BLOB', k, timeout=120)
-        if not blob[2].startswith(' ok'):
+        if blob[2].split() != ['ok', self.blob]:
             raise GuestError(f'RAM blob changed across S3 cycle {k}: '
                              f'{blob[2].strip()}, was {self.blob}')
         if h.runstate() != 'running':
@@ -303,7 +327,10 @@ class Guest:
     def shutdown(self):
         for h in self.others + self.hosts:
             h.keep_ram = False
-            h.shutdown()
+            try:
+                h.shutdown()
+            except Exception:           # pylint: disable=broad-except
+                pass
         if os.environ.get('KEEP_TMP') != '1':
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -318,8 +345,10 @@ def migration_status(host):
     return host.cmd('query-migrate').get('status')
 
 
-def wait_migration(host, want=('completed',), timeout=300):
-    """Wait until the source's migration ends; it must end in @want."""
+def wait_migration(host, want=('completed',), timeout=300, dst=None):
+    """Wait until the source's migration ends; it must end in @want.
+    With @dst, a completed migration also waits for the destination to
+    leave 'inmigrate' (it may still be loading when the source is done)."""
     done = ('completed', 'failed', 'cancelled')
     try:
         st = wait_for(lambda: (s if (s := migration_status(host)) in done
@@ -331,18 +360,29 @@ def wait_migration(host, want=('completed',), timeout=300):
         info = host.cmd('query-migrate')
         raise GuestError(f'{host.name}: migration {st}, expected '
                          f'{"/".join(want)}: {info.get("error-desc", "")}')
+    if dst is not None and st == 'completed':
+        try:
+            wait_for(lambda: dst.runstate() != 'inmigrate', 120,
+                     f'{dst.name}: end of the incoming migration')
+        except TimeoutError as e:
+            raise GuestError(str(e)) from None
     return host.cmd('query-migrate')
 
 
 def start_migration(src, dst, uri, postcopy=False, params=None):
     """Point dst (started with -incoming defer) at uri and start
-    migrating src there."""
+    migrating src there; returns the URI used.  A TCP URI with port 0
+    takes the port the destination was given."""
     set_caps(src, events=True, postcopy_ram=postcopy)
     set_caps(dst, events=True, postcopy_ram=postcopy)
     if params:
         src.cmd('migrate-set-parameters', **params)
     dst.cmd('migrate-incoming', uri=uri)
+    if uri.startswith('tcp:') and uri.endswith(':0'):
+        addr = dst.cmd('query-migrate')['socket-address'][0]
+        uri = f"tcp:{addr['host']}:{addr['port']}"
     src.cmd('migrate', uri=uri)
+    return uri
 
 
 def describe(cycle):
@@ -383,7 +423,8 @@ class Tap:
             detail = fn(*args)
         except Exception as e:          # pylint: disable=broad-except
             self.broken = f'step {self.n} failed'
-            print(f'not ok {self.n} - {name}: {type(e).__name__}: {e}',
+            err = str(e).replace('\n', ' / ')
+            print(f'not ok {self.n} - {name}: {type(e).__name__}: {err}',
                   flush=True)
             return None
         took = time.monotonic() - t0

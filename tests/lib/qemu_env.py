@@ -137,6 +137,21 @@ def wait_for(predicate, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def wait_event(vm, name, timeout, match=None):
+    """Wait for QMP event @name (optionally matching @match) for at most
+    @timeout seconds; return it, or raise TimeoutError naming it.
+
+    The base tree's QMP client applies a timeout only when it is a
+    float: QEMUMachine.event_wait(name, timeout=60) waits forever."""
+    try:
+        event = vm.event_wait(name, timeout=float(timeout), match=match)
+    except TimeoutError:
+        event = None
+    if event is None:
+        raise TimeoutError(f'no {name} event in {timeout} s')
+    return event
+
+
 def runstate(vm):
     """Runstate name reported by query-status."""
     return vm.qmp('query-status')['return']['status']
