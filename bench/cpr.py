@@ -34,20 +34,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'tests', 'lib'))
 # pylint: disable=wrong-import-position
 from qemu_env import BUILD, QEMU, QEMUMachine, runstate, wait_for, \
-    write_bootblock, GUEST_SUSPENDED_FLAG  # noqa: E402
+    write_bootblock  # noqa: E402
+from lib_migrate import fill  # noqa: E402
 
 QEMU_IMG = os.path.join(BUILD, 'qemu-img')
-
-
-def fill(path, size_mib):
-    """A RAM file whose every page holds non-zero bytes, except the boot
-    block's record of having suspended (1 MiB + 4), which must start 0."""
-    block = (b'\xa5' * 4095 + b'\x01') * 256        # 1 MiB
-    with open(path, 'wb') as f:
-        for _ in range(size_mib):
-            f.write(block)
-        f.seek(GUEST_SUSPENDED_FLAG)
-        f.write(bytes(4))
 
 
 def vm(tmp, name, size, disk, fmt, extra=()):

@@ -21,6 +21,7 @@ the source once the migration has completed and the source is
 'postmigrate'.
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -430,3 +431,26 @@ def write_json(path, doc):
 def machine_info(bins):
     return {'machine': f'{os.cpu_count()} CPUs, TCG, {MACHINE}',
             'qemu': {name: version(path) for name, path in bins.items()}}
+
+
+def matrix_main(name, description, other, guest, label, bound):
+    """Command line of bench/migration.py and bench/running.py: patched
+    against @other ('10.0' or 'stock') migrating @guest ('suspending' or
+    'idle', recorded as @label); results in bench/results/NAME.json."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument('--sizes', default='256,1024,4096',
+                   help='guest RAM sizes in MiB (default %(default)s)')
+    p.add_argument('--runs', type=int, default=5)
+    p.add_argument('--transports', default='tcp,unix')
+    p.add_argument('--json', default=os.path.join(RESULTS, f'{name}.json'))
+    p.add_argument('--shm', default='/dev/shm')
+    a = p.parse_args()
+    bins = binaries(['patched', other])
+    cells = run_matrix(bins, [int(s) for s in a.sizes.split(',')],
+                       a.transports.split(','), a.runs, guest, bound=bound,
+                       shm=a.shm)
+    write_json(a.json, {**machine_info(bins), 'guest': label,
+                        'destination_ram': 'memory-backend-ram,prealloc=on',
+                        'max_bandwidth': MAX_BANDWIDTH, 'runs': a.runs,
+                        'results': cells,
+                        'ratios': ratios(cells, list(bins))})

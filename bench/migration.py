@@ -34,38 +34,13 @@ per size, transport and binary, and the patched/10.0 ratios of the median
 total time and downtime; writes bench/results/migration.json (or --json
 PATH).
 
-    bench/migration.py [--sizes 256,1024,4096] [--runs 3]
+    bench/migration.py [--sizes 256,1024,4096] [--runs 5]
                        [--transports tcp,unix]
 """
 
-import argparse
-import os
-
-from lib_migrate import RESULTS, binaries, machine_info, ratios, \
-    run_matrix, write_json, MAX_BANDWIDTH
-
-
-def main():
-    p = argparse.ArgumentParser(
-        description='suspended-guest migration: patched 7.2 vs QEMU 10.0')
-    p.add_argument('--sizes', default='256,1024,4096',
-                   help='guest RAM sizes in MiB (default %(default)s)')
-    p.add_argument('--runs', type=int, default=3)
-    p.add_argument('--transports', default='tcp,unix')
-    p.add_argument('--json', default=os.path.join(RESULTS, 'migration.json'))
-    p.add_argument('--shm', default='/dev/shm')
-    a = p.parse_args()
-    bins = binaries(['patched', '10.0'])
-    sizes = [int(s) for s in a.sizes.split(',')]
-    transports = a.transports.split(',')
-    cells = run_matrix(bins, sizes, transports, a.runs, 'suspending',
-                       bound=True, shm=a.shm)
-    write_json(a.json, {**machine_info(bins), 'guest': 'suspended',
-                        'destination_ram': 'memory-backend-ram,prealloc=on',
-                        'max_bandwidth': MAX_BANDWIDTH, 'runs': a.runs,
-                        'results': cells,
-                        'ratios': ratios(cells, list(bins))})
+from lib_migrate import matrix_main
 
 
 if __name__ == '__main__':
-    main()
+    matrix_main('migration', 'suspended-guest migration: patched 7.2 vs '
+                'QEMU 10.0', '10.0', 'suspending', 'suspended', bound=True)

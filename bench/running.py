@@ -25,33 +25,9 @@ downtime; writes bench/results/running.json (or --json PATH).
                      [--transports tcp,unix]
 """
 
-import argparse
-import os
-
-from lib_migrate import RESULTS, binaries, machine_info, ratios, \
-    run_matrix, write_json, MAX_BANDWIDTH
-
-
-def main():
-    p = argparse.ArgumentParser(
-        description='running-guest migration: patched 7.2 vs stock 7.2')
-    p.add_argument('--sizes', default='256,1024,4096',
-                   help='guest RAM sizes in MiB (default %(default)s)')
-    p.add_argument('--runs', type=int, default=5)
-    p.add_argument('--transports', default='tcp,unix')
-    p.add_argument('--json', default=os.path.join(RESULTS, 'running.json'))
-    p.add_argument('--shm', default='/dev/shm')
-    a = p.parse_args()
-    bins = binaries(['patched', 'stock'])
-    sizes = [int(s) for s in a.sizes.split(',')]
-    transports = a.transports.split(',')
-    cells = run_matrix(bins, sizes, transports, a.runs, 'idle', shm=a.shm)
-    write_json(a.json, {**machine_info(bins), 'guest': 'running (idle)',
-                        'destination_ram': 'memory-backend-ram,prealloc=on',
-                        'max_bandwidth': MAX_BANDWIDTH, 'runs': a.runs,
-                        'results': cells,
-                        'ratios': ratios(cells, list(bins))})
+from lib_migrate import matrix_main
 
 
 if __name__ == '__main__':
-    main()
+    matrix_main('running', 'running-guest migration: patched 7.2 vs stock '
+                '7.2', 'stock', 'idle', 'running (idle)', bound=False)
