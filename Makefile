@@ -22,7 +22,7 @@ help:
 	@echo 'make stock         build the unpatched base into work/stock/build (cross-version tests)'
 	@echo 'make guest         build the Linux guest of the end-to-end tests (work/guest)'
 	@echo 'make soak          200 suspend/migrate/wake round trips of the Linux guest'
-	@echo 'make lint          scripts/checkpatch.pl on every patch of the queue'
+	@echo 'make lint          checkpatch + trailers of every patch, compile the Xen/usbredir code'
 	@echo 'make check-series  apply patch by patch, build + quick gate at each step'
 	@echo 'make bench         run the benchmarks in bench/ (tables + bench/results/*.json)'
 	@echo 'make clean         remove the build;  make distclean: remove work/'
@@ -75,7 +75,7 @@ check-series: deps base
 	$(SH) $(S)/check-series.sh
 
 clean:
-	rm -rf work/build work/series work/stock
+	rm -rf work/build work/build-extra work/series work/stock
 
 distclean:
 	rm -rf work

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Configure (once) and build the x86_64 system emulator, qemu-img and the
 # qtests the project runs, from the work tree $SRC into $BUILD.
-# ccache is used for every compile (configure pins the compiler for meson,
-# so it is passed as --cc).
+# ccache is used for every compile (configure flags and ccache setup: see
+# scripts/common.sh).
 #
 #   scripts/build.sh              build $SRC into $BUILD
 #   SRC=... BUILD=... scripts/build.sh   another tree (e.g. the stock base)
@@ -23,35 +23,8 @@ if [ -n "${EXTRA_TARGETS:-}" ]; then
     TARGETS="$TARGETS $EXTRA_TARGETS"
 fi
 
-CONFIGURE_FLAGS="--target-list=x86_64-softmmu --disable-docs
---disable-werror --disable-user --disable-install-blobs
---disable-gtk --disable-sdl --disable-vnc --disable-spice --disable-opengl
---disable-curses --disable-libusb --disable-usb-redir --disable-xen
---disable-guest-agent --enable-slirp --enable-fdt=system"
-
-CC_CMD=cc
-if command -v ccache >/dev/null; then
-    CC_CMD="ccache cc"
-    # Paths relative to the checkout and no cwd in the hash: another
-    # clone, the check-series tree or the stock tree hit the same cache.
-    export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
-    export CCACHE_NOHASHDIR=1
-else
-    note "ccache not found: building without it"
-fi
-
-stamp=$BUILD/.configure-flags
-want="$CC_CMD $(echo $CONFIGURE_FLAGS)"
-if [ ! -f "$BUILD/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]
-then
-    rm -rf "$BUILD"
-    mkdir -p "$BUILD"
-    note "configuring $SRC in $BUILD"
-    (cd "$BUILD" && "$SRC/configure" --cc="$CC_CMD" $CONFIGURE_FLAGS) \
-        >"$BUILD/configure.log" 2>&1 ||
-        { tail -n 30 "$BUILD/configure.log" >&2; die "configure failed"; }
-    echo "$want" >"$stamp"
-fi
+use_ccache
+configure_once "$SRC" "$BUILD" "$CONFIGURE_FLAGS"
 
 jobs=${JOBS:-$(nproc)}
 note "building in $BUILD ($jobs jobs)"

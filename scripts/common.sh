@@ -35,3 +35,45 @@ git_fixed() {
         -c diff.mnemonicPrefix=false -c diff.renames=true \
         -c format.signature= -c core.abbrev=12 "$@"
 }
+
+# How scripts/build.sh configures QEMU.  scripts/compile-extra.sh uses the
+# same flags with --enable-xen --enable-usb-redir.
+CONFIGURE_FLAGS="--target-list=x86_64-softmmu --disable-docs
+--disable-werror --disable-user --disable-install-blobs
+--disable-gtk --disable-sdl --disable-vnc --disable-spice --disable-opengl
+--disable-curses --disable-libusb --disable-usb-redir --disable-xen
+--disable-guest-agent --enable-slirp --enable-fdt=system"
+
+# use_ccache: set CC_CMD, the compiler to configure with.  ccache is used
+# for every compile (configure pins the compiler for meson, so it is
+# passed as --cc).
+use_ccache() {
+    CC_CMD=cc
+    if command -v ccache >/dev/null; then
+        CC_CMD="ccache cc"
+        # Paths relative to the checkout and no cwd in the hash: another
+        # clone, the check-series tree or the stock tree hit the same cache.
+        export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
+        export CCACHE_NOHASHDIR=1
+    else
+        note "ccache not found: building without it"
+    fi
+}
+
+# configure_once SRC BUILD FLAGS: configure SRC into BUILD with $CC_CMD
+# and FLAGS, unless BUILD was configured with exactly these already (a
+# stamp holds them); a change of flags configures BUILD anew.
+configure_once() {
+    _stamp=$2/.configure-flags
+    _want="$CC_CMD $(echo $3)"
+    if [ ! -f "$2/build.ninja" ] || [ "$(cat "$_stamp" 2>/dev/null)" != "$_want" ]
+    then
+        rm -rf "$2"
+        mkdir -p "$2"
+        note "configuring $1 in $2"
+        (cd "$2" && "$1/configure" --cc="$CC_CMD" $3) \
+            >"$2/configure.log" 2>&1 ||
+            { tail -n 30 "$2/configure.log" >&2; die "configure failed"; }
+        echo "$_want" >"$_stamp"
+    fi
+}

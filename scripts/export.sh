@@ -47,5 +47,31 @@ for name in $(cat "$tmp/series.new"); do
         cp "$tmp/n-$name" "$OUT/$name"
     fi
 done
-cp "$tmp/series.new" "$OUT/series"
-note "exported $(wc -l <"$OUT/series") patches to $OUT"
+# Keep the comment lines of the series (the part headings): each block of
+# comments stays in front of the patch it preceded.  A fresh output
+# directory takes them from the project's series.
+prev=$OUT/series
+[ -f "$prev" ] || prev=$ROOT/patches/series
+awk -v prev="$prev" '
+    BEGIN {
+        block = ""
+        while ((getline line < prev) > 0) {
+            if (line ~ /^#/ || line ~ /^[[:space:]]*$/) {
+                block = block line "\n"
+            } else {
+                before[line] = block
+                block = ""
+            }
+        }
+        tail = block
+    }
+    { printf "%s%s\n", before[$0], $0 }
+    END { printf "%s", tail }
+' "$tmp/series.new" >"$tmp/series.out"
+cp "$tmp/series.out" "$OUT/series"
+# the list of upstream commits the trailers name belongs with the queue
+if [ -f "$ROOT/patches/upstream-commits" ] &&
+   ! [ "$OUT/upstream-commits" -ef "$ROOT/patches/upstream-commits" ]; then
+    cp "$ROOT/patches/upstream-commits" "$OUT/upstream-commits"
+fi
+note "exported $(wc -l <"$tmp/series.new") patches to $OUT"

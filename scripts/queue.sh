@@ -29,7 +29,8 @@ matches_patches() {
     out=$(mktemp -d)
     OUT=$out sh "$ROOT/scripts/export.sh" 2>/dev/null || { rm -rf "$out"; return 1; }
     ok=0
-    if [ "$(cat "$out/series")" = "$(series_list)" ]; then
+    if [ "$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' \
+            "$out/series")" = "$(series_list)" ]; then
         for p in $(series_list); do
             cmp -s "$out/$p" "$PATCHES/$p" || ok=1
         done

@@ -8,6 +8,8 @@ set -eu
 PKGS="build-essential ninja-build meson python3 pkg-config ccache git patch
 xz-utils flex bison libglib2.0-dev libpixman-1-dev libslirp-dev zlib1g-dev
 libfdt-dev libzstd-dev seabios ipxe-qemu dpkg-dev xxd"
+# scripts/compile-extra.sh (make lint) configures with Xen and usbredir
+PKGS="$PKGS libxen-dev libusbredirparser-dev"
 if [ -n "${EXTRA_PKGS:-}" ]; then
     PKGS="$PKGS $EXTRA_PKGS"
 fi

@@ -55,7 +55,7 @@ sed "s/^/# /" "$tmp/export.log"
         git commit -q -m "probe: round-trip" -m "Signed-off-by: Probe <probe@example.org>"
 ) && SRC=$tmp/q OUT=$tmp/outA sh "$ROOT/scripts/export.sh" 2>>"$tmp/export.log"
 git clone -q --no-checkout "$SRC" "$tmp/q2" && git -C "$tmp/q2" checkout -q -B series base
-for p in $(cat "$tmp/outA/series"); do
+for p in $(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$tmp/outA/series"); do
     git -C "$tmp/q2" am -q -3 "$tmp/outA/$p" >>"$tmp/am.log" 2>&1
 done
 SRC=$tmp/q2 OUT=$tmp/outB sh "$ROOT/scripts/export.sh" 2>>"$tmp/export.log"

@@ -1,0 +1,180 @@
+#!/bin/sh
+# Check the trailers of the queue's patches (called by scripts/lint.sh).
+# The commit message of every patch (the lines before its '---' line)
+# must hold
+#   exactly one Upstream: trailer, one of
+#     Upstream: <12 lowercase hex digits> ("<subject>")
+#         an upstream commit listed, with this exact subject, in
+#         patches/upstream-commits ("<12-hex-id> <subject>" lines)
+#     Upstream: none - QEMU 10.0 still <text>
+#         a fix for behaviour upstream still gets wrong
+#     Upstream: none (downstream <text>)
+#         our own feature or test
+#   exactly one each of the DEP-3 lines
+#     Origin: vendor
+#     Forwarded: no | not-needed | <http(s) URL>
+#     Last-Update: YYYY-MM-DD
+#   and a Signed-off-by: Name <address> line.
+# A trailer is one line, however long.
+#
+#   scripts/check-trailers.sh [PATCH...]   default: the patches of patches/series
+#
+# Prints "FAIL <patch>: <reason>" for each violation (and
+# "FAIL upstream-commits: ..." for a malformed list), then a summary line
+# "trailers: N patches, M failing".  Exits 1 on any violation.
+set -eu
+. "$(dirname "$0")/common.sh"
+
+PATCHES=${PATCHES:-$ROOT/patches}
+LIST=${UPSTREAM_COMMITS:-$PATCHES/upstream-commits}
+
+if [ $# = 0 ]; then
+    [ -f "$PATCHES/series" ] || die "no $PATCHES/series"
+    for p in $(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$PATCHES/series"); do
+        set -- "$@" "$PATCHES/$p"
+    done
+fi
+
+bad=0
+
+# The list: comments and blank lines aside, "<12-hex-id> <subject>" with
+# each id once.
+if [ -f "$LIST" ]; then
+    awk -v name="${LIST##*/}" '
+        function fail(msg) { printf "FAIL %s: line %d: %s\n", name, NR, msg; bad = 1 }
+        /^#/ || /^[[:space:]]*$/ { next }
+        {
+            id = substr($0, 1, 12)
+            subj = substr($0, 14)
+            if (length(id) != 12 || id ~ /[^0-9a-f]/ || substr($0, 13, 1) != " " ||
+                subj !~ /[^[:space:]]/ || subj ~ /^[[:space:]]/ || subj ~ /[[:space:]]$/)
+                fail("not \"<12 lowercase hex digits> <subject>\": " $0)
+            else if (id in seen)
+                fail("commit " id " listed twice (first on line " seen[id] ")")
+            else
+                seen[id] = NR
+        }
+        END { exit bad }
+    ' "$LIST" || bad=1
+else
+    echo "FAIL ${LIST##*/}: missing ($LIST)"
+    LIST=/dev/null
+    bad=1
+fi
+
+n=0 failing=0
+for f in "$@"; do
+    n=$((n + 1))
+    if [ ! -f "$f" ]; then
+        echo "FAIL ${f##*/}: no such file"
+        failing=$((failing + 1))
+        continue
+    fi
+    awk -v name="${f##*/}" -v list="$LIST" '
+        function fail(msg) { printf "FAIL %s: %s\n", name, msg; bad = 1 }
+        function starts(s, p) { return substr(s, 1, length(p)) == p }
+        function ends(s, p) { return length(s) >= length(p) && substr(s, length(s) - length(p) + 1) == p }
+        function blank(s) { return s !~ /[^[:space:]]/ }
+        function ishex12(s) { return length(s) == 12 && s !~ /[^0-9a-f]/ }
+        function leap(y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
+        function valid_date(s,    y, m, d, mdays) {
+            if (s !~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$/)
+                return 0
+            y = substr(s, 1, 4) + 0; m = substr(s, 6, 2) + 0; d = substr(s, 9, 2) + 0
+            if (m < 1 || m > 12 || d < 1)
+                return 0
+            mdays = substr("312831303130313130313031", 2 * m - 1, 2) + 0
+            if (m == 2 && leap(y))
+                mdays = 29
+            return d <= mdays
+        }
+        function check_upstream(l,    r, id, subj) {
+            r = substr(l, 11)
+            if (!starts(l, "Upstream: ")) {
+                fail("malformed trailer \"" l "\" (want \"Upstream: \" and one space)")
+            } else if (starts(r, "none - QEMU 10.0 still ")) {
+                if (blank(substr(r, 24)))
+                    fail("empty text in \"" l "\"")
+            } else if (starts(r, "none (downstream ")) {
+                if (!ends(r, ")"))
+                    fail("malformed trailer \"" l "\" (want \"Upstream: none (downstream <text>)\", on one line)")
+                else if (blank(substr(r, 18, length(r) - 18)))
+                    fail("empty text in \"" l "\"")
+            } else if (starts(r, "none")) {
+                fail("malformed trailer \"" l "\" (want \"Upstream: none - QEMU 10.0 still <text>\" or \"Upstream: none (downstream <text>)\")")
+            } else if (ishex12(substr(r, 1, 12)) && substr(r, 13, 3) == " (\"" &&
+                       length(r) >= 17 && ends(r, "\")")) {
+                id = substr(r, 1, 12)
+                subj = substr(r, 16, length(r) - 17)
+                if (!(id in listed))
+                    fail("Upstream: commit " id " is not in upstream-commits")
+                else if (subj != listed[id])
+                    fail("Upstream: subject of " id " is \"" subj "\", upstream-commits has \"" listed[id] "\"")
+            } else {
+                fail("malformed trailer \"" l "\" (want \"Upstream: <12-hex-id> (\"<subject>\")\", \"Upstream: none - QEMU 10.0 still <text>\" or \"Upstream: none (downstream <text>)\", on one line)")
+            }
+        }
+        BEGIN {
+            while ((getline line < list) > 0) {
+                if (line ~ /^#/ || blank(line) || (substr(line, 1, 12) in listed))
+                    continue
+                listed[substr(line, 1, 12)] = substr(line, 14)
+            }
+            close(list)
+            state = 0       # 0 mail headers, 1 commit message, 2 after "---"
+        }
+        state == 0 { if ($0 == "") state = 1; next }
+        state == 2 { next }
+        $0 == "---" { state = 2; next }
+        /^Upstream:/ { up[++nup] = $0 }
+        /^Origin:/ { norigin++; origin = $0 }
+        /^Forwarded:/ { nfwd++; fwd = $0 }
+        /^Last-Update:/ { nlast++; last = $0 }
+        /^Signed-off-by:/ {
+            nsob++
+            if ($0 !~ /^Signed-off-by: [^<]*[^<[:space:]] <[^<>[:space:]]+@[^<>[:space:]]+>$/)
+                fail("malformed \"" $0 "\" (want \"Signed-off-by: Name <address>\")")
+        }
+        END {
+            if (state != 2) {
+                fail("no \"---\" line after the commit message")
+                exit 1
+            }
+            if (nup == 0)
+                fail("no Upstream: trailer")
+            else if (nup > 1)
+                fail(nup " Upstream: trailers, want exactly one")
+            for (i = 1; i <= nup; i++)
+                check_upstream(up[i])
+
+            if (norigin == 0)
+                fail("no \"Origin: vendor\" line")
+            else if (norigin > 1)
+                fail(norigin " Origin: lines, want exactly one")
+            else if (origin != "Origin: vendor")
+                fail("\"" origin "\", want \"Origin: vendor\"")
+
+            if (nfwd == 0)
+                fail("no Forwarded: line")
+            else if (nfwd > 1)
+                fail(nfwd " Forwarded: lines, want exactly one")
+            else if (fwd != "Forwarded: no" && fwd != "Forwarded: not-needed" &&
+                     fwd !~ /^Forwarded: https?:\/\/[^[:space:]]+$/)
+                fail("\"" fwd "\", want \"Forwarded: no\", \"Forwarded: not-needed\" or \"Forwarded: <URL>\"")
+
+            if (nlast == 0)
+                fail("no Last-Update: line")
+            else if (nlast > 1)
+                fail(nlast " Last-Update: lines, want exactly one")
+            else if (!starts(last, "Last-Update: ") || !valid_date(substr(last, 14)))
+                fail("\"" last "\", want \"Last-Update: YYYY-MM-DD\" with a real date")
+
+            if (nsob == 0)
+                fail("no Signed-off-by: line")
+            exit bad
+        }
+    ' "$f" || failing=$((failing + 1))
+done
+
+echo "trailers: $n patches, $failing failing"
+[ "$bad" = 0 ] && [ "$failing" = 0 ]
