@@ -51,10 +51,19 @@ def bootblock_bytes(src=SRC):
     return data
 
 
-# The boot block's suspend option (a word of the boot sector) and its
-# record, in guest memory, of having suspended; the first byte of the
-# first page it writes is its memory counter.
-BOOTBLOCK_SUSPEND_ME = 0x1f8
+def bootblock_suspend_offset(src=SRC):
+    """Offset of the boot block's suspend option (a word of the boot
+    sector), from the symbols its Makefile generates into the header."""
+    path = os.path.join(src, 'tests', 'migration', 'i386', 'a-b-bootblock.h')
+    with open(path, encoding='ascii') as f:
+        syms = dict(re.findall(r'#define SYM_(\w+) (0x[0-9a-fA-F]+)', f.read()))
+    if 'suspend_me' not in syms or 'start' not in syms:
+        raise RuntimeError(f'{path}: no SYM_suspend_me/SYM_start')
+    return int(syms['suspend_me'], 16) - int(syms['start'], 16)
+
+
+# The boot block's record, in guest memory, of having suspended; the
+# first byte of the first page it writes is its memory counter.
 TEST_MEM_START = 1024 * 1024
 GUEST_SUSPENDED_FLAG = TEST_MEM_START + 4
 
@@ -64,7 +73,7 @@ def write_bootblock(directory, suspend=False):
 
     With suspend, the guest enters ACPI S3 after its first memory pass."""
     data = bytearray(bootblock_bytes())
-    data[BOOTBLOCK_SUSPEND_ME] = 1 if suspend else 0
+    data[bootblock_suspend_offset()] = 1 if suspend else 0
     path = os.path.join(directory, 'bootsect.img')
     with open(path, 'wb') as f:
         f.write(data)
