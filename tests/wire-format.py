@@ -9,7 +9,13 @@ against the layout upstream QEMU documents, and against what Debian 13's
 QEMU 10.0 sends for the same guest when it is installed.  Feeds
 malformed sections (name without NUL, unknown name, flags 2 and 255,
 stream cut short) to an incoming QEMU, which must refuse each with an
-error and exit status 1, without running the guest.  Also compares
+error and exit status 1, without running the guest.  Feeds a running
+guest's stream with the stale bytes a stock 7.2 can send (the flag set
+next to "running", bytes after the name's NUL, non-zero unused[66]):
+each loads as "running" and the guest's memory goes on changing.  Feeds
+streams that record a runstate an incoming VM cannot enter (debug,
+finish-migrate, save-vm, restore-vm, inmigrate): each loads as "paused",
+and cont runs the guest.  Also compares
 the device vmstate of stock and patched QEMU with QEMU's
 scripts/vmstate-static-checker.py (globalstate is not a device, so it is
 not part of -dump-vmstate).
@@ -26,8 +32,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
 from qemu_env import QEMU, QEMUMachine, SRC, STOCK_QEMU, UPSTREAM_QEMU, \
-    bootblock_args, globalstate_at, malformed_globalstate, runstate, \
-    upstream_qemu, wait_event, wait_for, write_bootblock  # noqa: E402
+    bootblock_args, globalstate_at, guest_counter, malformed_globalstate, \
+    runstate, stale_globalstate, unenterable_globalstate, upstream_qemu, wait_event, wait_for, write_bootblock  # noqa: E402
 
 MACHINE = 'pc-i440fx-7.2'
 
@@ -91,6 +97,45 @@ def load_refused(stream, tmp, expect):
     return ok, f'exit {r.returncode}, "{err}"'
 
 
+def load_running(stream, tmp, cont=False):
+    """Feed @stream (of a running guest) to an incoming patched QEMU: it
+    must load it as "running" (as "paused" with @cont, and run after a
+    cont) and the guest must go on writing its memory."""
+    path = os.path.join(tmp, 'stale-stream')
+    with open(path, 'wb') as f:
+        f.write(stream)
+    disk = write_bootblock(tmp, suspend=False)
+    vm = QEMUMachine(QEMU, base_temp_dir=tmp, name='dst')
+    vm.add_args('-accel', 'tcg', '-machine', MACHINE, '-m', '150M',
+                '-nic', 'none', *bootblock_args(disk),
+                '-incoming', f'exec:cat {path}')
+    want = 'paused' if cont else 'running'
+    try:
+        vm.launch()
+        wait_for(lambda: runstate(vm) != 'inmigrate', 60, 'the load')
+        status = runstate(vm)
+        if status != want:
+            result = False, f'loaded as "{status}"'
+        else:
+            if cont:
+                vm.qmp('cont')
+                status = runstate(vm)
+            first = guest_counter(vm)
+            wait_for(lambda: guest_counter(vm) != first, 60,
+                     'the guest to write its memory')
+            result = True, (f'loaded as "{want}", guest memory changing'
+                            f'{" after cont" if cont else ""}')
+    except Exception as e:  # pylint: disable=broad-except
+        result = False, f'{e}'
+    try:
+        vm.shutdown()
+    except Exception as e:  # pylint: disable=broad-except
+        result = False, f'{result[1]}; shutdown: {e}'
+    if vm.exitcode() not in (0, None):
+        result = False, f'{result[1]}; QEMU exit code {vm.exitcode()}'
+    return result
+
+
 def expected(name, has_flag, flag):
     return (struct.pack('>I', len(name) + 1) +
             name.encode().ljust(32, b'\0') + bytes([has_flag, flag]) +
@@ -121,7 +166,10 @@ def main():
         ('stock', 'suspended', expected('running', 0, 0)),
     ]
     bins = {'patched': QEMU, 'stock': STOCK_QEMU, '10.0': UPSTREAM_QEMU}
-    print(f'1..{len(cases) + 2 + len(malformed_globalstate(bytes(64), 0))}')
+    extra = (len(malformed_globalstate(bytes(64), 0)) +
+             len(stale_globalstate(bytes(128), 0)) +
+             len(unenterable_globalstate(bytes(128), 0)))
+    print(f'1..{len(cases) + 2 + extra}')
     n = 0
     got = {}
     for label, guest, want in cases:
@@ -164,6 +212,24 @@ def main():
             ok, detail = load_refused(stream, tmp, expect)
             print(f'{"ok" if ok else "not ok"} {n} - malformed globalstate, '
                   f'{desc}: {detail}')
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    # stale bytes next to a live runstate: ignored, never refused
+    tmp = tempfile.mkdtemp(prefix='wire-stale-')
+    try:
+        data, at = stream_of(QEMU, 'running', tmp)
+        for desc, stream in stale_globalstate(data, at):
+            n += 1
+            ok, detail = load_running(stream, tmp)
+            print(f'{"ok" if ok else "not ok"} {n} - stale globalstate, '
+                  f'{desc}: {detail}')
+        # recorded states an incoming VM cannot enter: paused, no abort
+        for state, stream in unenterable_globalstate(data, at):
+            n += 1
+            ok, detail = load_running(stream, tmp, cont=True)
+            print(f'{"ok" if ok else "not ok"} {n} - globalstate '
+                  f'"{state}": {detail}')
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -7,6 +7,7 @@ packages (qemu.machine.QEMUMachine), never a QMP client of our own.
 
 import os
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -131,6 +132,39 @@ def malformed_globalstate(data, at):
          data[:at + 36] + b'\x02' + data[at + 37:], 'vm_was_suspended'),
         ('stream cut inside the section', data[:at + 20], 'globalstate'),
     ]
+
+
+def stale_globalstate(data, at):
+    """Variants of a running guest's stream whose globalstate section
+    carries bytes a stock QEMU 7.2 can leave there (it keeps the 100
+    bytes it last loaded and pads only up to the name it stores): a
+    list of (description, stream).  Each must load as "running"."""
+    name = at + 4
+    return [
+        ('"running" with has_vm_was_suspended = 1, vm_was_suspended = 1',
+         data[:at + 36] + b'\x01\x01' + data[at + 38:]),
+        ('"running" with has_vm_was_suspended = 0, vm_was_suspended = 1',
+         data[:at + 36] + b'\x00\x01' + data[at + 38:]),
+        ('"running" then the rest of "finish-migrate" after its NUL',
+         data[:name] + b'running\0grate'.ljust(32, b'\0') +
+         data[name + 32:]),
+        ('"running" with non-zero unused[66]',
+         data[:at + 38] + bytes(range(1, 67)) + data[at + 104:]),
+    ]
+
+
+def unenterable_globalstate(data, at):
+    """Variants of a running guest's stream that record a runstate an
+    incoming VM cannot enter: a list of (runstate, stream).  Each must
+    load as "paused"."""
+    name = at + 4
+    out = []
+    for state in ('debug', 'finish-migrate', 'save-vm', 'restore-vm',
+                  'inmigrate'):
+        out.append((state, data[:at] +
+                    struct.pack('>I', len(state) + 1) +
+                    state.encode().ljust(32, b'\0') + data[name + 32:]))
+    return out
 
 
 def wait_for(predicate, timeout, what, interval=0.05):
