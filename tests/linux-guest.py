@@ -13,6 +13,9 @@ is then moved, suspended, from QEMU to QEMU:
   savevm -> quit -> new QEMU (-S) -> loadvm: prelaunch, cont ->
       suspended
   cprsave -> QEMU exits -> new QEMU (-S) -> cprload: suspended
+  an RTC alarm (/sys/class/rtc/rtc0/wakealarm) that falls due while the
+      suspended guest is stopped: held, and cont wakes the guest (RESUME,
+      then WAKEUP)
   precopy to Debian 13's QEMU 10.0 (when installed): arrives suspended
 
 Each time the destination must hold the guest asleep (no output, no
@@ -129,9 +132,34 @@ def cpr(g):
     return f'state file {size:.1f} MiB; {describe(g.wake("cpr"))}'
 
 
+def rtc_alarm_while_stopped(g):
+    """The guest arms its RTC 6 s ahead and suspends; the host stops it
+    for 12 s.  The alarm must not be lost: the VM stays paused and asleep,
+    system_wakeup is refused, and cont sends RESUME then WAKEUP and runs
+    the guest."""
+    g.suspend(alarm=6)
+    h = g.host
+    h.cmd('stop')
+    h.event('STOP')
+    g.assert_asleep(h, 12)
+    expect_state(h, 'paused')
+    r = h.qmp('system_wakeup')
+    if 'error' not in r:
+        raise GuestError('system_wakeup of a stopped guest accepted')
+
+    def cont():
+        h.cmd('cont')
+        h.event('RESUME', timeout=10)
+
+    cycle = g.wake('rtc alarm while stopped', trigger=cont)
+    if 'SUSPEND' in h.events():
+        raise GuestError('SUSPEND after cont: the held wake-up was lost')
+    return describe(cycle)
+
+
 def main():
     exit_on_sigterm()
-    tap = Tap(8)
+    tap = Tap(9)
     if not guest_built():
         print('Bail out! no guest: run scripts/build-guest.sh '
               '(make check does)')
@@ -156,6 +184,8 @@ def main():
         tap.step('suspend, savevm, new QEMU -S, loadvm, cont, wakes',
                  savevm_loadvm, g)
         tap.step('suspend, cprsave, new QEMU, cprload, wakes', cpr, g)
+        tap.step('suspend with an RTC alarm, stop 12 s, cont: the alarm '
+                 'wakes the guest', rtc_alarm_while_stopped, g)
         up = upstream_qemu()
         if up is None:
             tap.skip('suspend, precopy to QEMU 10.0', 'no QEMU 10.0')

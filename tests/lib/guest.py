@@ -251,11 +251,12 @@ class Guest:
                                  f'(sequence {hb[max(0, i - 3):i + 2]})')
         return hb[-1]
 
-    def suspend(self, timeout=60):
-        """Ask the guest to enter S3; wait for SUSPEND and 'suspended'."""
+    def suspend(self, timeout=60, alarm=None):
+        """Ask the guest to enter S3 (with its RTC armed to wake it @alarm
+        seconds later); wait for SUSPEND and 'suspended'."""
         h = self.host
         self.suspends += 1
-        h.request('suspend')
+        h.request(f'suspend-alarm {alarm}' if alarm else 'suspend')
         k = self.suspends
         deadline = time.monotonic() + timeout
         while True:
@@ -292,12 +293,15 @@ class Guest:
             raise GuestError(f'{host.name}: WAKEUP event nobody asked for')
         return names
 
-    def wake(self, what, heartbeats=2):
-        """system_wakeup on the current host; the guest must resume, find
-        its RAM blob intact and go on counting.  Records and returns the
-        clock figures of the S3 cycle."""
+    def wake(self, what, heartbeats=2, trigger=None):
+        """system_wakeup (or @trigger()) on the current host; the guest
+        must resume, find its RAM blob intact and go on counting.  Records
+        and returns the clock figures of the S3 cycle."""
         h = self.host
-        h.cmd('system_wakeup')
+        if trigger:
+            trigger()
+        else:
+            h.cmd('system_wakeup')
         wakeup = h.event('WAKEUP', timeout=30)
         k = self.suspends
         resumed = h.wait_line('RESUMED', k, timeout=60)
