@@ -56,6 +56,9 @@ BPO_PKGS=
 if [ "${WITH_TEST_DEPS:-0}" = 1 ]; then
     # network namespaces for the connection-cut test
     PKGS="$PKGS iproute2"
+    # Debian 12's own libvirt 9.0 for tests/libvirt.py (from bookworm,
+    # not backports: the libvirt a Debian 12 host runs)
+    PKGS="$PKGS libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
     if ! grep -rqsE "^(deb .*|Suites:.*)$codename-backports" \
             /etc/apt/sources.list /etc/apt/sources.list.d/; then
         note "adding $codename-backports (for QEMU 10.0)"

@@ -7,7 +7,7 @@ In a private mount namespace (root; the test re-executes itself under
 mounted.  A suspended guest with anonymous RAM (so its state file is much
 bigger than 4 MiB) is saved to each: cprsave must fail with a clear error
 leave no file and no temporary file behind, and leave the VM "suspended"
-(for the full filesystem, after stopping it: STOP then RESUME), from
+(for the full filesystem, after stopping it: STOP, RESUME, SUSPEND), from
 where it wakes and runs.  When only the sync of the directory fails,
 after the complete file got its name (made to fail by an LD_PRELOAD shim
 built here, since no real filesystem fails it on demand), cprsave reports
@@ -28,6 +28,9 @@ from qemu_env import QEMU, QEMUMachine, bootblock_args, guest_counter, \
     runstate, wait_event, wait_for, write_bootblock  # noqa: E402
 
 INNER = '--in-namespace'
+# the runstate events a failed cprsave may send; a suspended VM it
+# stopped goes back to sleep: STOP, RESUME, SUSPEND
+RUNSTATE_EVENTS = ('STOP', 'RESUME', 'SUSPEND', 'SHUTDOWN')
 
 
 def mount(*args):
@@ -46,7 +49,7 @@ def case(tmp, target_dir, expect, want_events):
         r = vm.qmp('cprsave', file=file, mode='reboot')
         err = r.get('error', {}).get('desc', '')
         events = [e['event'] for e in vm.get_qmp_events(wait=False)
-                  if e['event'] in ('STOP', 'RESUME', 'SHUTDOWN')]
+                  if e['event'] in RUNSTATE_EVENTS]
         left = os.listdir(target_dir)
         state = runstate(vm)
         vm.qmp('system_wakeup')
@@ -113,7 +116,7 @@ def dir_sync_case(tmp):
         r = vm.qmp('cprsave', file=file, mode='reboot')
         err = r.get('error', {}).get('desc', '')
         events = [e['event'] for e in vm.get_qmp_events(wait=False)
-                  if e['event'] in ('STOP', 'RESUME', 'SHUTDOWN')]
+                  if e['event'] in RUNSTATE_EVENTS]
         left = sorted(os.listdir(target))
         state = runstate(vm)
     finally:
@@ -132,7 +135,8 @@ def dir_sync_case(tmp):
         wait_for(lambda: guest_counter(vm) != start, 60, 'guest to run')
     finally:
         vm.shutdown()
-    ok = ('could not be synced' in err and events == ['STOP', 'RESUME'] and
+    ok = ('could not be synced' in err and
+          events == ['STOP', 'RESUME', 'SUSPEND'] and
           left == ['state.cpr'] and state == 'suspended' and
           'error' not in r and loaded == 'suspended' and same)
     return ok, (f'error "{err}", events {events}, files {left}, VM {state}; '
@@ -161,7 +165,8 @@ def main():
         mount('-t', 'tmpfs', '-o', 'ro,size=4m', 'tmpfs', ro)
         for i, (d, expect, events, desc) in enumerate((
                 # the write fails after the VM was stopped
-                (full, 'No space left on device', ['STOP', 'RESUME'],
+                (full, 'No space left on device',
+                 ['STOP', 'RESUME', 'SUSPEND'],
                  'cprsave to a full filesystem'),
                 # the file cannot even be created: nothing is stopped
                 (ro, 'Read-only file system', [],

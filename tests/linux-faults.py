@@ -18,7 +18,7 @@ The guest of tests/linux-guest.py, suspended to S3, goes through:
     suspended.  The source, in postmigrate, gets 'cont': the guest is
     suspended there again (not woken);
   - cprsave to a full filesystem (a 128 KiB tmpfs: refused after the
-    VM was stopped, STOP then RESUME) and to a read-only one (refused
+    VM was stopped, STOP, RESUME, SUSPEND) and to a read-only one (refused
     before anything stops); no file left behind; root only (the tmpfs
     are mounted in a private mount namespace);
   - cprload of a truncated cprsave file: refused, the new QEMU stays in
@@ -180,6 +180,7 @@ class Faults:
         if stopped:
             src.cmd('cont')
             src.event('RESUME', timeout=10)
+            src.event('SUSPEND', timeout=10)
             expect(src, 'suspended')
         cycle = g.wake(name)
         return (f'{what} after {sent / 2 ** 20:.1f} MiB: migration {want}'
@@ -292,7 +293,8 @@ class Faults:
             raise GuestError(f'cprsave into {d} succeeded')
         err = r['error']['desc']
         events = [e['event'] for e in h.vm.get_qmp_events(wait=False)
-                  if e['event'] in ('STOP', 'RESUME', 'SHUTDOWN')]
+                  if e['event'] in ('STOP', 'RESUME', 'SUSPEND',
+                                    'SHUTDOWN')]
         left = os.listdir(d)
         if text not in err or events != want_events or left:
             raise GuestError(f'"{err}", events {events}, files {left}')
@@ -406,7 +408,8 @@ def main():
         tap.step('source wakes after the stream was taken',
                  f.wake_after_stream)
         for name, text, events, label in (
-                ('full', 'No space left on device', ['STOP', 'RESUME'],
+                ('full', 'No space left on device',
+                 ['STOP', 'RESUME', 'SUSPEND'],
                  'full filesystem: refused after the stop'),
                 ('ro', 'Read-only file system', [],
                  'read-only filesystem: refused, nothing stopped')):

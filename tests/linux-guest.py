@@ -16,6 +16,8 @@ is then moved, suspended, from QEMU to QEMU:
   an RTC alarm (/sys/class/rtc/rtc0/wakealarm) that falls due while the
       suspended guest is stopped: held, and cont wakes the guest (RESUME,
       then WAKEUP)
+Every patched QEMU that returns the guest to "suspended" sends RESUME
+then SUSPEND.
   precopy to Debian 13's QEMU 10.0 (when installed): arrives suspended
 
 Each time the destination must hold the guest asleep (no output, no
@@ -55,7 +57,8 @@ def boot(g):
 def migrate_suspended(g, name, uri_of, dest_s=False, postcopy=False,
                       binary=None):
     """Suspend, migrate to a new QEMU, check it holds the guest asleep in
-    the right state, wake it there."""
+    the right state (our destination also says so with SUSPEND after
+    RESUME; QEMU 10.0 sends RESUME only), wake it there."""
     g.suspend()
     src = g.host
     extra = ['-incoming', 'defer'] + (['-S'] if dest_s else [])
@@ -73,9 +76,11 @@ def migrate_suspended(g, name, uri_of, dest_s=False, postcopy=False,
         expect_state(dst, 'paused')
         g.assert_asleep(dst)
         dst.cmd('cont')
-        dst.event('RESUME', timeout=10)
     expect_state(dst, 'suspended')
-    g.assert_asleep(dst)
+    if binary:
+        g.assert_asleep(dst)
+    else:
+        g.assert_back_asleep(dst)
     ram = info.get('ram', {})
     moved = (f"{ram.get('transferred', 0) / 2 ** 20:.1f} MiB in "
              f"{info.get('total-time', 0)} ms")
@@ -108,7 +113,7 @@ def savevm_loadvm(g):
     g.assert_asleep(new, 0.5)
     new.cmd('cont')
     expect_state(new, 'suspended')
-    g.assert_asleep(new)
+    g.assert_back_asleep(new)
     return describe(g.wake('savevm/loadvm'))
 
 
@@ -127,7 +132,7 @@ def cpr(g):
     new.cmd('cprload', file=state)
     g.adopt(new)
     expect_state(new, 'suspended')
-    g.assert_asleep(new)
+    g.assert_back_asleep(new)
     size = os.path.getsize(state) / 2 ** 20
     return f'state file {size:.1f} MiB; {describe(g.wake("cpr"))}'
 

@@ -293,6 +293,18 @@ class Guest:
             raise GuestError(f'{host.name}: WAKEUP event nobody asked for')
         return names
 
+    def assert_back_asleep(self, host, seconds=1.0):
+        """As assert_asleep, for a VM just returned to 'suspended' (cont,
+        an incoming migration, loadvm, cprload): its runstate events end
+        with RESUME then SUSPEND, so that a manager that follows events
+        (libvirt) sees the guest asleep, not running."""
+        names = [n for n in self.assert_asleep(host, seconds)
+                 if n in ('STOP', 'RESUME', 'SUSPEND', 'WAKEUP')]
+        if names[-2:] != ['RESUME', 'SUSPEND']:
+            raise GuestError(f'{host.name}: runstate events {names}, '
+                             'expected RESUME then SUSPEND at the end')
+        return names
+
     def wake(self, what, heartbeats=2, trigger=None):
         """system_wakeup (or @trigger()) on the current host; the guest
         must resume, find its RAM blob intact and go on counting.  Records
