@@ -38,6 +38,8 @@ from libvirtd import Libvirtd, LvGuest, VirshError, \
     ensure_qemu_user  # noqa: E402
 
 DOM = 's3guest'
+DOM_UUID = '0b7c1a52-6f7e-4d1e-9a51-5a0f3e0c0001'
+HOST_UUID = '4f1e8a52-6c1d-4a0e-9d1b-00000000000'      # + a or b
 
 # the events libvirt sends for the steps below
 PMSUSPEND = ['pm-suspend', 'lifecycle: PMSuspended Memory']
@@ -59,9 +61,10 @@ class Run:
         self.emulator = emulator
         self.tmp = os.path.join(tmp, kind)
         os.mkdir(self.tmp)
-        self.a = Libvirtd(self.tmp, 'A', '4f1e8a52-6c1d-4a0e-9d1b-00000000000a')
-        self.b = Libvirtd(self.tmp, 'B', '4f1e8a52-6c1d-4a0e-9d1b-00000000000b')
-        self.g = LvGuest(self.tmp, DOM, '0b7c1a52-6f7e-4d1e-9a51-5a0f3e0c0001')
+        # two hosts to libvirt: each its own host_uuid
+        self.a = Libvirtd(self.tmp, 'A', HOST_UUID + 'a')
+        self.b = Libvirtd(self.tmp, 'B', HOST_UUID + 'b')
+        self.g = LvGuest(self.tmp, DOM, DOM_UUID)
         self.host = self.a          # the daemon that runs the guest
         self.tag = 'A'
         self.asleep = False         # libvirt knows the guest sleeps

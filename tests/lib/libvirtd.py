@@ -374,8 +374,8 @@ class LvGuest:
         return None
 
     def wait_line(self, kind, arg=None, timeout=60):
-        return wait_for(lambda: self.find(kind, arg), timeout,
-                        f'guest line {kind}{"" if arg is None else " " + str(arg)}',
+        what = f'guest line {kind}' + ('' if arg is None else f' {arg}')
+        return wait_for(lambda: self.find(kind, arg), timeout, what,
                         interval=0.1)
 
     def heartbeat(self):
