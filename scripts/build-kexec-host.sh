@@ -132,6 +132,11 @@ cpio_of() {
 chmod 0755 "$r/init" "$r/bin/busybox"
 find "$r" -exec touch -h -d @0 {} +
 cpio_of "$r" | gzip -n -9 >"$tmp/base.cpio.gz"
+# zero-padded to 512 bytes: the kernel finds the uncompressed archive
+# that follows only at an aligned offset (it skips zeros in between)
+size=$(stat -c %s "$tmp/base.cpio.gz")
+pad=$(( (512 - size % 512) % 512 ))
+head -c "$pad" /dev/zero >>"$tmp/base.cpio.gz"
 mkdir -p "$tmp/self/boot"
 cp "$tmp/base.cpio.gz" "$tmp/self/boot/initrd-base.img"
 find "$tmp/self" -exec touch -h -d @0 {} +
