@@ -9,7 +9,8 @@ SH := /bin/sh
 S := scripts
 
 .PHONY: help deps deps-test base queue export build stock prepare demo \
-        check guest soak lint check-series bench clean distclean
+        check guest kexec-host kexec-check soak lint check-series bench \
+        clean distclean
 
 help:
 	@echo 'make demo          install deps, fetch base, apply queue, build, run the demo'
@@ -21,6 +22,9 @@ help:
 	@echo 'make build         incremental build of work/qemu into work/build (ccache)'
 	@echo 'make stock         build the unpatched base into work/stock/build (cross-version tests)'
 	@echo 'make guest         build the Linux guest of the end-to-end tests (work/guest)'
+	@echo 'make kexec-host    build the host VM of the kexec test (work/kexec-host)'
+	@echo 'make kexec-check   cprsave, real kexec, cprload: pmem and disk x running,'
+	@echo '                   paused, suspended, and the tmpfs refusal, step by step'
 	@echo 'make soak          200 suspend/migrate/wake round trips of the Linux guest'
 	@echo 'make lint          checkpatch + trailers of every patch, compile the Xen/usbredir code'
 	@echo 'make check-series  apply patch by patch, build + quick gate at each step'
@@ -59,8 +63,14 @@ stock: deps base
 guest: deps-test
 	$(SH) $(S)/build-guest.sh
 
-check: deps-test prepare stock guest
+kexec-host: deps prepare
+	$(SH) $(S)/build-kexec-host.sh
+
+check: deps-test prepare stock guest kexec-host
 	$(SH) $(S)/check.sh
+
+kexec-check: deps-test prepare kexec-host
+	python3 tests/kexec.py --all
 
 soak: deps-test prepare guest
 	$(SH) $(S)/soak.sh
@@ -75,7 +85,7 @@ check-series: deps base
 	$(SH) $(S)/check-series.sh
 
 clean:
-	rm -rf work/build work/build-extra work/series work/stock
+	rm -rf work/build work/build-extra work/series work/stock work/kexec-host
 
 distclean:
 	rm -rf work
