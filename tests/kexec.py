@@ -47,6 +47,7 @@ from kexec_host import L1, SerialQMP, KexecError, fields, \
 
 STATE_FILE = '/state/l2.cpr'
 VERBOSE = False
+FIGURES = []        # one dict per completed cycle (bench/kexec.py)
 
 
 def say(text):
@@ -146,6 +147,15 @@ def cycle(tmp, ram, state):
             raise KexecError(f'L2 is {qmp.status()}, expected running')
         moved = counter_moves(qmp)
         say(f'L2 running, memory counter {now} -> {moved}')
+        FIGURES.append({
+            'ram': ram, 'state': state,
+            'downtime_s': round(t_loaded - t0, 2),
+            'save_s': round(t_saved - t0, 2),
+            'exit_kexec_to_init_s': round(t_boot - t_saved, 2),
+            'qemu_start_s': round(t_qemu - t_boot, 2),
+            'load_s': round(t_loaded - t_qemu, 2),
+            'state_file_bytes': int(ex['size']),
+        })
         return (f'{state} on {ram}: counter {counter} saved, {now} loaded, '
                 f'then {moved}; new boot id; downtime '
                 f'{t_loaded - t0:.1f} s = save {t_saved - t0:.1f} + '
