@@ -46,15 +46,8 @@ note "building the guest: $kpkg $kver, busybox-static $bver"
 tmp=$(mktemp -d "$WORK/guest-build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM HUP
-mkdir -p "$tmp/dl" "$tmp/pkg" "$tmp/root"
-# apt's download sandbox user must be able to write the directory
-chmod 0755 "$tmp"
-chmod 0777 "$tmp/dl"
-(cd "$tmp/dl" && apt-get download -q "$kpkg=$kver" "busybox-static=$bver" \
-    >/dev/null)
-for deb in "$tmp"/dl/*.deb; do
-    dpkg-deb -x "$deb" "$tmp/pkg"
-done
+mkdir -p "$tmp/root"
+apt_unpack "$tmp" "$kpkg=$kver" "busybox-static=$bver"
 kernel=$(ls "$tmp"/pkg/boot/vmlinuz-* | head -n 1)
 [ -f "$kernel" ] || die "no kernel in $kpkg"
 

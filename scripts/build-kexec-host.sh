@@ -57,14 +57,8 @@ note "building the kexec host: $kpkg $kver, busybox-static $bver," \
 tmp=$(mktemp -d "$WORK/kexec-host-build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM HUP
-mkdir -p "$tmp/dl" "$tmp/pkg" "$tmp/root"
-chmod 0755 "$tmp"
-chmod 0777 "$tmp/dl"
-(cd "$tmp/dl" && apt-get download -q "$kpkg=$kver" "busybox-static=$bver" \
-    "kexec-tools=$xver" >/dev/null)
-for deb in "$tmp"/dl/*.deb; do
-    dpkg-deb -x "$deb" "$tmp/pkg"
-done
+mkdir -p "$tmp/root"
+apt_unpack "$tmp" "$kpkg=$kver" "busybox-static=$bver" "kexec-tools=$xver"
 kernel=$(ls "$tmp"/pkg/boot/vmlinuz-* | head -n 1)
 [ -f "$kernel" ] || die "no kernel in $kpkg"
 mods=$(ls -d "$tmp"/pkg/lib/modules/*)

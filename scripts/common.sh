@@ -77,3 +77,20 @@ configure_once() {
         echo "$_want" >"$_stamp"
     fi
 }
+
+# apt_unpack DIR PKG=VERSION...: download the packages with 'apt-get
+# download' (apt checks them against the archive's signed indexes) into
+# DIR/dl and unpack them with dpkg-deb into DIR/pkg; nothing is installed.
+apt_unpack() {
+    _d=$1
+    shift
+    mkdir -p "$_d/dl" "$_d/pkg"
+    # apt's download sandbox user must be able to write the directory
+    chmod 0755 "$_d"
+    chmod 0777 "$_d/dl"
+    (cd "$_d/dl" && apt-get download -q "$@" >/dev/null) ||
+        die "apt-get download $*"
+    for _deb in "$_d"/dl/*.deb; do
+        dpkg-deb -x "$_deb" "$_d/pkg"
+    done
+}

@@ -183,20 +183,18 @@ def main():
               '(make check does)')
         return 1
     tmp = tempfile.mkdtemp(prefix='kexec-test-')
-    failed = False
     try:
         for ram, state in cases:
             what = ('cprload refuses a guest whose RAM file was lost '
                     '(tmpfs)' if ram == 'tmpfs' else
                     f'{state} guest, RAM on {ram}')
-            tap.broken = None       # the cases do not depend on each other
+            tap.new_chain()         # the cases do not depend on each other
             tap.step(f'cprsave, kexec, cprload: {what}', cycle, tmp, ram,
                      state)
-            failed = failed or bool(tap.broken)
     finally:
         if os.environ.get('KEEP_TMP') != '1':
             shutil.rmtree(tmp, ignore_errors=True)
-    return tap.done() or int(failed)
+    return tap.done()
 
 
 if __name__ == '__main__':

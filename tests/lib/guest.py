@@ -426,7 +426,13 @@ class Tap:
         self.plan = plan
         self.n = 0
         self.broken = None
+        self.failed = False      # a step of any chain failed
         print(f'1..{plan}', flush=True)
+
+    def new_chain(self):
+        """The next steps do not depend on the earlier ones: they run
+        even if one of those failed (the run still fails)."""
+        self.broken = None
 
     def step(self, name, fn, *args):
         self.n += 1
@@ -439,6 +445,7 @@ class Tap:
             detail = fn(*args)
         except Exception as e:          # pylint: disable=broad-except
             self.broken = f'step {self.n} failed'
+            self.failed = True
             err = str(e).replace('\n', ' / ')
             print(f'not ok {self.n} - {name}: {type(e).__name__}: {err}',
                   flush=True)
@@ -459,4 +466,4 @@ class Tap:
         while self.n < self.plan:
             self.n += 1
             print(f'not ok {self.n} - step never reached', flush=True)
-        return 1 if self.broken or missing else 0
+        return 1 if self.failed or missing else 0
