@@ -10,7 +10,7 @@ S := scripts
 
 .PHONY: help deps deps-test base queue export build stock prepare demo \
         check guest kexec-host kexec-check soak lint check-series bench \
-        clean distclean
+        deps-deb deb deb-check clean distclean
 
 help:
 	@echo 'make demo          install deps, fetch base, apply queue, build, run the demo'
@@ -29,6 +29,9 @@ help:
 	@echo 'make lint          checkpatch + trailers of every patch, compile the Xen/usbredir code'
 	@echo 'make check-series  apply patch by patch, build + quick gate at each step'
 	@echo 'make bench         run the benchmarks in bench/ (tables + bench/results/*.json)'
+	@echo 'make deb           Debian 12 packages of qemu with the series (work/deb/out)'
+	@echo 'make deb-check     install them in a clean Debian 12 chroot: version, demo,'
+	@echo '                   libvirt core rows, rollback, listings vs Debian, lintian'
 	@echo 'make clean         remove the build;  make distclean: remove work/'
 
 deps:
@@ -84,8 +87,18 @@ lint: base
 check-series: deps base
 	$(SH) $(S)/check-series.sh
 
+deps-deb:
+	EXTRA_PKGS="mmdebstrap lintian" $(SH) $(S)/setup-deps.sh
+
+deb: deps-deb
+	$(SH) $(S)/build-deb.sh
+
+deb-check: deps-deb deps-test base guest
+	$(SH) $(S)/deb-check.sh
+
 clean:
-	rm -rf work/build work/build-extra work/series work/stock work/kexec-host
+	rm -rf work/build work/build-extra work/series work/stock work/kexec-host \
+	    work/deb
 
 distclean:
 	rm -rf work

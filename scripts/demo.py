@@ -29,13 +29,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def events(vm, name, waited=None):
+def events(vm, name, expect, waited=None):
     """Runstate events the VM sent since the last call (plus the one just
-    waited for), as a string."""
+    waited for), as a string; they must be @expect."""
     seen = [waited] if waited else []
     seen += [e['event'] for e in vm.get_qmp_events(wait=False)
              if e['event'] in RUNSTATE_EVENTS]
-    return f"{name} events: {' '.join(seen) if seen else '-'}"
+    got = ' '.join(seen) if seen else '-'
+    if got != expect:
+        raise RuntimeError(f'{name} events: {got}, expected {expect}')
+    return f"{name} events: {got}"
 
 
 def assert_halted(vm):
@@ -49,11 +52,14 @@ def assert_halted(vm):
     return after
 
 
-def show(step, src, dst):
+def show(step, src, dst, expect=None):
+    """Print the runstates after @step; they must be @expect (if given)."""
     states = f'source {runstate(src)}'
     if dst is not None:
         states += f', destination {runstate(dst)}'
     print(f'{step:<44} {states}')
+    if expect is not None and states != expect:
+        raise RuntimeError(f'after "{step}": {states}, expected {expect}')
 
 
 def main():
@@ -74,20 +80,22 @@ def main():
         show('source started', src, None)
 
         src.event_wait('SUSPEND', timeout=120)
-        show('guest suspended itself (ACPI S3)', src, None)
-        print('  ' + events(src, 'source', 'SUSPEND'))
+        show('guest suspended itself (ACPI S3)', src, None,
+             'source suspended')
+        print('  ' + events(src, 'source', 'SUSPEND', 'SUSPEND'))
 
         src.qmp('stop')
-        show('stop', src, None)
+        show('stop', src, None, 'source paused')
         err = src.qmp('system_wakeup')['error']['desc']
         print(f'  system_wakeup while stopped: error "{err}"')
         src.qmp('cont')
-        show('cont', src, None)
-        print('  ' + events(src, 'source'))
+        show('cont', src, None, 'source suspended')
+        print('  ' + events(src, 'source', 'STOP RESUME SUSPEND'))
 
         counter = assert_halted(src)
         dst.launch()
-        show('destination started with -incoming', src, dst)
+        show('destination started with -incoming', src, dst,
+             'source suspended, destination inmigrate')
         src.qmp('migrate', uri=f'tcp:127.0.0.1:{port}')
         wait_for(lambda: src.qmp('query-migrate')['return'].get('status')
                  in ('completed', 'failed'), 120, 'migration to finish')
@@ -99,9 +107,10 @@ def main():
             raise RuntimeError(f'migration failed: {info}')
         wait_for(lambda: runstate(dst) == 'suspended', 60,
                  'the destination to be suspended')
-        show('migrated', src, dst)
-        print('  ' + events(src, 'source'))
-        print('  ' + events(dst, 'destination'))
+        show('migrated', src, dst,
+             'source postmigrate, destination suspended')
+        print('  ' + events(src, 'source', 'STOP'))
+        print('  ' + events(dst, 'destination', 'RESUME SUSPEND'))
         print(f'  guest memory counter: {counter} on the source, '
               f'{assert_halted(dst)} on the destination, not moving')
 
@@ -109,8 +118,9 @@ def main():
         dst.event_wait('WAKEUP', timeout=60)
         wait_for(lambda: guest_counter(dst) != counter, 60,
                  'the guest to write its memory again')
-        show('system_wakeup on the destination', src, dst)
-        print('  ' + events(dst, 'destination', 'WAKEUP'))
+        show('system_wakeup on the destination', src, dst,
+             'source postmigrate, destination running')
+        print('  ' + events(dst, 'destination', 'WAKEUP', 'WAKEUP'))
         print(f'  guest memory counter moves again: {counter} -> '
               f'{guest_counter(dst)}')
     finally:

@@ -6,7 +6,10 @@
 #    one Upstream: trailer naming patches/upstream-commits or saying
 #    "none", the DEP-3 lines, Signed-off-by);
 #  - then scripts/compile-extra.sh compiles the changed C files that the
-#    normal build leaves out (Xen, usbredir), from the work tree $SRC.
+#    normal build leaves out (Xen, usbredir), from the work tree $SRC;
+#  - kernel-doc: files the series changes that the manual includes
+#    (".. kernel-doc::" in docs/) must not warn more than in the base
+#    (our build has --disable-docs; Debian's package builds the manual).
 # Prints "ok   <patch>" or "FAIL <patch>: <reason>" lines; exits non-zero
 # if anything fails.  LINT_COMPILE=0 skips the compile.
 set -eu
@@ -77,5 +80,26 @@ if [ "${LINT_COMPILE:-1}" != 0 ]; then
         echo "FAIL compile-extra: changed files do not compile with Xen and usbredir on"
     fi
 fi
-echo "lint: $n patches, $bad failing; compile-extra: $compiled"
+
+kdoc=ok
+for f in $(cd "$SRC" && grep -rhs '^\.\. kernel-doc:: ' docs |
+           awk '{ print $3 }' | sort -u); do
+    git -C "$SRC" diff --quiet base HEAD -- "$f" 2>/dev/null && continue
+    [ -f "$SRC/$f" ] || continue
+    now=$(cd "$SRC" && perl scripts/kernel-doc -none "$f" 2>&1 |
+          grep -c 'warning:' || true)
+    git -C "$SRC" show "base:$f" >"$WORK/kdoc-base.tmp" 2>/dev/null ||
+        : >"$WORK/kdoc-base.tmp"
+    was=$(cd "$SRC" && perl scripts/kernel-doc -none "$WORK/kdoc-base.tmp" 2>&1 |
+          grep -c 'warning:' || true)
+    rm -f "$WORK/kdoc-base.tmp"
+    if [ "$now" -gt "$was" ]; then
+        kdoc=FAIL
+        echo "FAIL kernel-doc: $f has $now warnings, $was in the base:"
+        (cd "$SRC" && perl scripts/kernel-doc -none "$f" 2>&1 |
+         grep 'warning:' | sed 's/^/    /')
+    fi
+done
+[ "$kdoc" = ok ] || bad=$((bad + 1))
+echo "lint: $n patches, $bad failing; compile-extra: $compiled; kernel-doc: $kdoc"
 [ "$bad" = 0 ] && [ "$trc" = 0 ] && [ "$compiled" != FAIL ]

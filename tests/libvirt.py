@@ -22,10 +22,17 @@ characterisation: it asserts what 10.0 does under libvirt 9.0 (a
 sleeping guest that libvirt reports running wherever libvirt sends
 cont), so that the difference is proven on every run.  Needs root;
 prints TAP.
+
+INSTALLED=1 (make deb-check, inside its Debian 12 chroot): the core rows
+only, on the installed /usr/bin/qemu-system-x86_64 of the Debian
+packages: the domain names no <emulator>, libvirt picks its default, and
+the boot row checks that it is the installed QEMU.
 """
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -50,7 +57,15 @@ RESUMED = ['lifecycle: Resumed Unpaused']
 # "suspended", the series sends RESUME then SUSPEND and libvirt ends
 # pmsuspended; QEMU 10.0 sends RESUME only and libvirt takes the sleeping
 # guest for running.
-SAYS_SUSPEND = {'patched': True, 'qemu-10.0': False}
+SAYS_SUSPEND = {'patched': True, 'qemu-10.0': False, 'installed': True}
+
+# INSTALLED=1: the rows run on the installed Debian packages
+CORE_ROWS = ('boot on A (define, start)', 'the guest enters S3: pmsuspended',
+             'save, restore, resume', 'managedsave, start, resume',
+             'migrate --live A -> B, suspended',
+             'migrate --live --p2p --suspend B -> A, resume',
+             'destroy: nothing left')
+INSTALLED_QEMU = '/usr/bin/qemu-system-x86_64'
 
 
 class Run:
@@ -143,10 +158,30 @@ class Run:
             if ln.startswith(('Using library', 'Running hypervisor')))
         if not version.startswith('libvirt 9.0.'):
             raise VirshError(f'not Debian 12\'s libvirt 9.0: {version}')
+        if self.emulator is None:
+            version += '; ' + self.default_emulator()
         return f'{version}; ' + self.check('running (booted)', 'running',
                                            'moving',
                                            ['lifecycle: Resumed Unpaused',
                                             'lifecycle: Started Booted'])
+
+    def default_emulator(self):
+        """No <emulator> in the domain: libvirt chose the installed QEMU,
+        the one that runs the guest."""
+        xml = self.a.virsh('dumpxml', DOM)
+        want = f'<emulator>{INSTALLED_QEMU}</emulator>'
+        if want not in xml:
+            raise VirshError(f'libvirt did not choose {INSTALLED_QEMU}')
+        out = self.a.virsh('qemu-monitor-command', DOM,
+                           '{"execute": "query-version"}')
+        package = json.loads(out)['return']['package'].strip()
+        installed = subprocess.run([INSTALLED_QEMU, '--version'], check=True,
+                                   capture_output=True,
+                                   text=True).stdout.split('\n')[0]
+        if not package or f'({package})' not in installed:
+            raise VirshError(f'the guest runs QEMU "{package}", '
+                             f'{INSTALLED_QEMU} is "{installed}"')
+        return f'emulator {INSTALLED_QEMU} (libvirt\'s default), {package}'
 
     def enter_s3(self):
         return self.sleep()
@@ -356,10 +391,14 @@ class Run:
 def main():
     exit_on_sigterm()
     runs = [('patched', QEMU), ('qemu-10.0', upstream_qemu())]
+    rows = Run.ROWS
     if os.environ.get('RUNS'):
         # developers: RUNS=patched or RUNS=qemu-10.0 runs one table
         runs = [r for r in runs if r[0] in os.environ['RUNS'].split(',')]
-    tap = Tap(len(Run.ROWS) * len(runs))
+    if os.environ.get('INSTALLED') == '1':
+        runs = [('installed', None)]
+        rows = [r for r in Run.ROWS if r[0] in CORE_ROWS]
+    tap = Tap(len(rows) * len(runs))
     if os.geteuid() != 0:
         print('Bail out! needs root (libvirtd, mount namespaces)')
         return 1
@@ -370,7 +409,8 @@ def main():
     if not shutil.which('virsh') or not os.path.exists('/usr/sbin/libvirtd'):
         print('Bail out! libvirt is not installed (make deps-test does)')
         return 1
-    if any(emulator is None for _, emulator in runs):
+    if any(emulator is None and kind != 'installed'
+           for kind, emulator in runs):
         print("Bail out! no QEMU 10.0 in /usr/bin (make deps-test installs "
               "Debian 13's)")
         return 1
@@ -381,7 +421,7 @@ def main():
             run = Run(tmp, kind, emulator)
             tap.new_chain()         # the second table does not depend
             try:
-                for name, fn in Run.ROWS:
+                for name, fn in rows:
                     tap.step(f'{kind}: {name}', fn, run)
             finally:
                 run.cleanup()
