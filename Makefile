@@ -93,7 +93,9 @@ deps-deb:
 deb: deps-deb
 	$(SH) $(S)/build-deb.sh
 
+# the demo and the tests read the series' tree (boot block, python/qemu)
 deb-check: deps-deb deps-test base guest
+	AUTO=1 $(SH) $(S)/queue.sh
 	$(SH) $(S)/deb-check.sh
 
 clean:

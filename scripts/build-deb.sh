@@ -16,14 +16,18 @@
 #     shared with the host.
 #
 # Output: $DEBWORK/out/*.deb (and the .changes/.buildinfo), the build log
-# in $LOGS/deb/.  Needs root.
+# in $LOGS/deb/.  Needs root.  PREPARE_ONLY=1 stops after step 3 and
+# prints the prepared source tree (tests/deb-source.sh; no root needed).
 set -eu
 . "$(dirname "$0")/common.sh"
 . "$ROOT/scripts/deb-lib.sh"
 
-[ "$(id -u)" = 0 ] || die "needs root (chroot, mount namespace)"
-command -v mmdebstrap >/dev/null ||
-    die "mmdebstrap is missing: 'make deb' installs it"
+PREPARE_ONLY=${PREPARE_ONLY:-0}
+if [ "$PREPARE_ONLY" != 1 ]; then
+    [ "$(id -u)" = 0 ] || die "needs root (chroot, mount namespace)"
+    command -v mmdebstrap >/dev/null ||
+        die "mmdebstrap is missing: 'make deb' installs it"
+fi
 t_start=$(date +%s)
 mkdir -p "$DEBWORK" "$LOGS/deb"
 
@@ -57,6 +61,11 @@ if [ ! -f "$dl/qemu_$nover.dsc" ]; then
     rm -rf "$dl"
     mkdir -p "$dl"
     chmod 0777 "$dl"                # apt's download user writes here
+    # the orig tarball of the base, if fetched already: apt checks it
+    # against the index and does not download it again
+    if [ -f "$DL/$ORIG_TARBALL" ]; then
+        cp "$DL/$ORIG_TARBALL" "$dl/"
+    fi
     (cd "$dl" && apt-get source -q --download-only "qemu=$ver") \
         >"$LOGS/deb/apt-source.log" 2>&1 ||
         die "apt-get source qemu=$ver failed: see $LOGS/deb/apt-source.log"
@@ -134,6 +143,10 @@ EOT
 } >"$tree/debian/changelog.new"
 mv "$tree/debian/changelog.new" "$tree/debian/changelog"
 note "version $newver (archive's binaries: ${binver:-none found})"
+if [ "$PREPARE_ONLY" = 1 ]; then
+    echo "$tree"
+    exit 0
+fi
 
 # 4. build in a clean chroot
 root=$DEBWORK/root-build
@@ -157,6 +170,9 @@ debroot_run "$root" "
 t_build=$(date +%s)
 note "dpkg-buildpackage -B (log: $LOGS/deb/build.log)"
 DEBROOT_BINDS="$ccache_dir:/ccache" debroot_run "$root" "
+    # QEMU's configure calls the compiler 'cc', which Debian's ccache
+    # package does not link; link it in the build chroot only
+    ln -sf ../../bin/ccache /usr/lib/ccache/cc
     export CCACHE_DIR=/ccache CCACHE_BASEDIR='$tree' CCACHE_NOHASHDIR=1
     export PATH=/usr/lib/ccache:\$PATH
     export DEB_BUILD_OPTIONS='nocheck parallel=$(nproc)'

@@ -59,6 +59,8 @@ if [ "${WITH_TEST_DEPS:-0}" = 1 ]; then
     # Debian 12's own libvirt 9.0 for tests/libvirt.py (from bookworm,
     # not backports: the libvirt a Debian 12 host runs)
     PKGS="$PKGS libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
+    # tests/deb-source.sh: dh_listpackages of Debian's qemu packaging
+    PKGS="$PKGS debhelper"
     if ! grep -rqsE "^(deb .*|Suites:.*)$codename-backports" \
             /etc/apt/sources.list /etc/apt/sources.list.d/; then
         note "adding $codename-backports (for QEMU 10.0)"

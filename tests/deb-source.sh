@@ -1,0 +1,103 @@
+#!/bin/sh
+# The Debian source package of 'make deb', prepared without building it:
+# the series applies after Debian's own patches of bookworm's qemu, the
+# packaging patch applies, its build profile selects exactly the five
+# x86 host packages, and the main build's configure options with the
+# profile are Debian's plus --target-list only (the microvm build's are
+# unchanged).  'make deb' itself is too long for make check; this is the
+# part of it that a change to the series can break.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/deb.pin"
+WORK=${WORK:-$ROOT/work}
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
+
+echo "1..5"
+if ! command -v dh_listpackages >/dev/null; then
+    echo "Bail out! debhelper is not installed (make deps-test installs it)"
+    exit 1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+chmod 0755 "$tmp"
+
+# 1. the series and the packaging patch apply (build-deb.sh's steps 1-3)
+tree=$(PREPARE_ONLY=1 DEBWORK=$tmp LOGS=$tmp/logs \
+       sh "$ROOT/scripts/build-deb.sh" 2>"$tmp/prepare.log")
+rc=$?
+sed 's/^/# /' "$tmp/prepare.log"
+if [ "$rc" != 0 ] || [ ! -d "$tree/debian" ]; then
+    notok "prepare Debian's source package with the series"
+    echo "Bail out! nothing to check"
+    exit 1
+fi
+applied=$(grep -c '^suspend/' "$tree/.pc/applied-patches")
+want=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/patches/series" |
+       wc -l)
+if [ "$applied" = "$want" ]; then
+    ok "Debian's patches, then the series ($applied patches) and" \
+       "packaging/x86-only.patch apply"
+else
+    notok "$applied of $want patches applied"
+fi
+cd "$tree" || exit 1
+
+# 2. with the profile: exactly the five packages
+got=$(DEB_BUILD_PROFILES=$DEB_PROFILE dh_listpackages -a 2>/dev/null | sort)
+exp=$(echo $DEB_PACKAGES | tr ' ' '\n' | sort)
+if [ "$got" = "$exp" ]; then
+    ok "profile $DEB_PROFILE builds: $(echo $got)"
+else
+    notok "profile $DEB_PROFILE builds: $(echo $got); expected $(echo $exp)"
+fi
+
+# 3. without it: every architecture-dependent package, as Debian's
+got=$(dh_listpackages -a 2>/dev/null | sort)
+exp=$(awk '/^Package:/ { p = $2 } /^Architecture:/ && $2 != "all" { print p }' \
+      debian/control | sort)
+if [ "$got" = "$exp" ]; then
+    ok "without the profile: Debian's $(echo "$got" | wc -l) packages"
+else
+    notok "without the profile: $(echo $got); expected $(echo $exp)"
+fi
+
+# configure command of a build directory, one option per line
+configure_opts() {
+    DEB_BUILD_PROFILES=$1 make -s -n -f debian/rules "b/$2/configured" \
+        2>/dev/null | sed -n '/configure /,$p' | tr -s ' \t\\' '\n' |
+        grep '^-' | grep -v '^-$'
+}
+
+# 4. the main build: Debian's options plus --target-list; linux-user off
+# (Debian's rules derive it from qemu-user being built: it is not)
+configure_opts "" qemu >"$tmp/qemu.debian"
+configure_opts "$DEB_PROFILE" qemu >"$tmp/qemu.x86only"
+extra=$(diff "$tmp/qemu.debian" "$tmp/qemu.x86only" | grep '^[<>]')
+# (the target list has a space: only its first half starts with -)
+want=$(printf '%s\n' '< --enable-linux-user' '> --disable-linux-user' \
+       '> --target-list="i386-softmmu')
+if [ -s "$tmp/qemu.debian" ] && [ "$extra" = "$want" ]; then
+    ok "main build: Debian's $(wc -l <"$tmp/qemu.debian") configure" \
+       "options, --disable-linux-user for --enable-linux-user, plus" \
+       "--target-list=\"i386-softmmu x86_64-softmmu\""
+else
+    notok "main build's configure options differ from Debian's:"
+    echo "$extra" | sed 's/^/# /'
+fi
+
+# 5. the microvm build (qemu-system-x86_64-microvm): unchanged
+configure_opts "" microvm >"$tmp/microvm.debian"
+configure_opts "$DEB_PROFILE" microvm >"$tmp/microvm.x86only"
+if [ -s "$tmp/microvm.debian" ] &&
+   cmp -s "$tmp/microvm.debian" "$tmp/microvm.x86only"; then
+    ok "microvm build: Debian's $(wc -l <"$tmp/microvm.debian") configure" \
+       "options, unchanged"
+else
+    notok "microvm build's configure options differ from Debian's"
+    diff "$tmp/microvm.debian" "$tmp/microvm.x86only" | sed 's/^/# /'
+fi
+exit "$failed"
