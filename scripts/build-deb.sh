@@ -18,11 +18,14 @@
 # Output: $DEBWORK/out/*.deb (and the .changes/.buildinfo), the build log
 # in $LOGS/deb/.  Needs root.  PREPARE_ONLY=1 stops after step 3 and
 # prints the prepared source tree (tests/deb-source.sh; no root needed).
+# PATCHES names another directory holding the series (the test breaks a
+# patch in a copy to see the build stop on it).
 set -eu
 . "$(dirname "$0")/common.sh"
 . "$ROOT/scripts/deb-lib.sh"
 
 PREPARE_ONLY=${PREPARE_ONLY:-0}
+PATCHES=${PATCHES:-$ROOT/patches}
 if [ "$PREPARE_ONLY" != 1 ]; then
     [ "$(id -u)" = 0 ] || die "needs root (chroot, mount namespace)"
     command -v mmdebstrap >/dev/null ||
@@ -92,8 +95,8 @@ dpkg-source --no-check -x "$dl/qemu_$nover.dsc" "$tree" \
     die "dpkg-source -x failed: see $LOGS/deb/dpkg-source.log"
 n=0
 mkdir -p "$tree/debian/patches/suspend"
-for p in $(grep -v '^#' "$ROOT/patches/series"); do
-    cp "$ROOT/patches/$p" "$tree/debian/patches/suspend/$p"
+for p in $(grep -v '^#' "$PATCHES/series"); do
+    cp "$PATCHES/$p" "$tree/debian/patches/suspend/$p"
     echo "suspend/$p" >>"$tree/debian/patches/series"
     n=$((n + 1))
 done

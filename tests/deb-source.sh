@@ -4,8 +4,9 @@
 # packaging patch applies, its build profile selects exactly the five
 # x86 host packages, and the main build's configure options with the
 # profile are Debian's plus --target-list only (the microvm build's are
-# unchanged).  'make deb' itself is too long for make check; this is the
-# part of it that a change to the series can break.
+# unchanged); and a patch that does not apply stops it, named.  'make
+# deb' itself is too long for make check; this is the part of it that a
+# change to the series can break.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/deb.pin"
@@ -16,7 +17,7 @@ failed=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 notok() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
 
-echo "1..5"
+echo "1..6"
 if ! command -v dh_listpackages >/dev/null; then
     echo "Bail out! debhelper is not installed (make deps-test installs it)"
     exit 1
@@ -99,5 +100,28 @@ if [ -s "$tmp/microvm.debian" ] &&
 else
     notok "microvm build's configure options differ from Debian's"
     diff "$tmp/microvm.debian" "$tmp/microvm.x86only" | sed 's/^/# /'
+fi
+
+# 6. a patch that does not apply to Debian's tree stops the build and is
+# named: one context line of the middle patch changed, in a copy
+cd / || exit 1
+mkdir "$tmp/patches"
+cp "$ROOT/patches/series" "$ROOT"/patches/*.patch "$tmp/patches/"
+names=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/patches/series")
+victim=$(echo "$names" | sed -n "$(($(echo "$names" | wc -l) / 2 + 1))p")
+awk '!done && /^@@/ { hunk = 1 }
+     !done && hunk && /^ / { print $0 " /* changed */"; done = 1; next }
+     { print }' "$ROOT/patches/$victim" >"$tmp/patches/$victim"
+PATCHES=$tmp/patches PREPARE_ONLY=1 DEBWORK=$tmp LOGS=$tmp/logs \
+    sh "$ROOT/scripts/build-deb.sh" >/dev/null 2>"$tmp/broken.log"
+rc=$?
+expect="error: debian/patches/suspend/$victim does not apply to Debian's qemu"
+if cmp -s "$ROOT/patches/$victim" "$tmp/patches/$victim"; then
+    notok "no context line to change in $victim"
+elif [ "$rc" != 0 ] && grep -qF "$expect" "$tmp/broken.log"; then
+    ok "a patch that no longer applies stops the build, named: $victim"
+else
+    notok "a broken $victim: exit $rc, not the expected error"
+    tail -n 5 "$tmp/broken.log" | sed 's/^/# /'
 fi
 exit "$failed"
