@@ -37,8 +37,8 @@ if [ "$rc" != 0 ] || [ ! -d "$tree/debian" ]; then
     exit 1
 fi
 applied=$(grep -c '^suspend/' "$tree/.pc/applied-patches")
-want=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/patches/series" |
-       wc -l)
+names=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/patches/series")
+want=$(echo "$names" | wc -l)
 if [ "$applied" = "$want" ]; then
     ok "Debian's patches, then the series ($applied patches) and" \
        "packaging/x86-only.patch apply"
@@ -78,15 +78,21 @@ configure_opts() {
 configure_opts "" qemu >"$tmp/qemu.debian"
 configure_opts "$DEB_PROFILE" qemu >"$tmp/qemu.x86only"
 extra=$(diff "$tmp/qemu.debian" "$tmp/qemu.x86only" | grep '^[<>]')
-# (the target list has a space: only its first half starts with -)
-want=$(printf '%s\n' '< --enable-linux-user' '> --disable-linux-user' \
-       '> --target-list="i386-softmmu')
-if [ -s "$tmp/qemu.debian" ] && [ "$extra" = "$want" ]; then
+# (the target list has a space: only its first half starts with -; the
+# whole of it is checked on the raw configure line)
+expdiff=$(printf '%s\n' '< --enable-linux-user' '> --disable-linux-user' \
+          '> --target-list="i386-softmmu')
+targets=$(DEB_BUILD_PROFILES=$DEB_PROFILE make -s -n -f debian/rules \
+          b/qemu/configured 2>/dev/null |
+          grep -c -- '--target-list="i386-softmmu x86_64-softmmu"')
+if [ -s "$tmp/qemu.debian" ] && [ "$extra" = "$expdiff" ] &&
+   [ "$targets" = 1 ]; then
     ok "main build: Debian's $(wc -l <"$tmp/qemu.debian") configure" \
        "options, --disable-linux-user for --enable-linux-user, plus" \
        "--target-list=\"i386-softmmu x86_64-softmmu\""
 else
-    notok "main build's configure options differ from Debian's:"
+    notok "main build's configure options differ from Debian's" \
+          "(target list found $targets times):"
     echo "$extra" | sed 's/^/# /'
 fi
 
@@ -107,8 +113,7 @@ fi
 cd / || exit 1
 mkdir "$tmp/patches"
 cp "$ROOT/patches/series" "$ROOT"/patches/*.patch "$tmp/patches/"
-names=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/patches/series")
-victim=$(echo "$names" | sed -n "$(($(echo "$names" | wc -l) / 2 + 1))p")
+victim=$(echo "$names" | sed -n "$((want / 2 + 1))p")
 awk '!done && /^@@/ { hunk = 1 }
      !done && hunk && /^ / { print $0 " /* changed */"; done = 1; next }
      { print }' "$ROOT/patches/$victim" >"$tmp/patches/$victim"
