@@ -15,7 +15,11 @@ next to "running", bytes after the name's NUL, non-zero unused[66]):
 each loads as "running" and the guest's memory goes on changing.  Feeds
 streams that record a runstate an incoming VM cannot enter (debug,
 finish-migrate, save-vm, restore-vm, inmigrate): each loads as "paused",
-and cont runs the guest.  Also compares
+and cont runs the guest.  Saves a suspended guest's device state with
+xen-save-devices-state (stopped first, as Xen's libxl does): the section
+records "suspended" with the flag set, and the file, loaded with
+-incoming as libxl restores a guest, ends "suspended" (RESUME, then
+SUSPEND), not woken.  Also compares
 the device vmstate of stock and patched QEMU with QEMU's
 scripts/vmstate-static-checker.py (globalstate is not a device, so it is
 not part of -dump-vmstate).
@@ -136,6 +140,86 @@ def load_running(stream, tmp, cont=False):
     return result
 
 
+# The device state file holds no RAM: no vapic, whose state refers to
+# its option ROM in guest RAM (Xen guests have none either)
+XEN_ARGS = ('-global', 'apic-common.vapic=off')
+
+
+def xen_save(binary, tmp):
+    """xen-save-devices-state of a suspended guest of @binary, stopped
+    first as libxl does; return the file and the runstate after it."""
+    disk = write_bootblock(tmp, suspend=True)
+    out = os.path.join(tmp, 'xen-state')
+    vm = QEMUMachine(binary, base_temp_dir=tmp, name='xen-src')
+    vm.add_args('-accel', 'tcg', '-machine', MACHINE, '-m', '150M',
+                '-nic', 'none', *bootblock_args(disk), *XEN_ARGS)
+    try:
+        vm.launch()
+        wait_event(vm, 'SUSPEND', 120)
+        vm.qmp('stop')
+        r = vm.qmp('xen-save-devices-state', filename=out, live=False)
+        if 'error' in r:
+            raise RuntimeError(f'xen-save-devices-state: {r["error"]}')
+        after = runstate(vm)
+    finally:
+        vm.shutdown()
+    return out, after
+
+
+def xen_load(path, tmp):
+    """Load a xen-save-devices-state file with -incoming, as libxl
+    restores a guest; return (runstate, events since the load)."""
+    disk = write_bootblock(tmp, suspend=True)
+    vm = QEMUMachine(QEMU, base_temp_dir=tmp, name='xen-dst')
+    # Xen's machine skips the configuration section, which the device
+    # state file lacks
+    vm.add_args('-accel', 'tcg', '-machine', MACHINE, '-m', '150M',
+                '-nic', 'none', *bootblock_args(disk), *XEN_ARGS,
+                '-global', 'migration.send-configuration=off',
+                '-incoming', 'defer')
+    try:
+        vm.launch()
+        vm.qmp('migrate-incoming', uri=f'exec:cat {path}')
+        wait_for(lambda: runstate(vm) != 'inmigrate', 60, 'the load')
+        status = runstate(vm)
+        events = [e['event'] for e in vm.get_qmp_events()
+                  if e['event'] in ('STOP', 'RESUME', 'SUSPEND', 'WAKEUP')]
+    finally:
+        # the file has no RAM: a guest that runs runs garbage; kill it
+        vm.kill()
+    return status, events
+
+
+def xen_case(n):
+    """Test points n and n + 1: the bytes and the load."""
+    tmp = tempfile.mkdtemp(prefix='wire-xen-')
+    want = expected('suspended', 1, 1)
+    path = None
+    try:
+        path, after = xen_save(QEMU, tmp)
+        with open(path, 'rb') as f:
+            data = f.read()
+        b = data[globalstate_at(data):globalstate_at(data) + 104]
+        ok = b == want and after == 'paused'
+        print(f'{"ok" if ok else "not ok"} {n} - xen-save-devices-state of '
+              f'a suspended guest (stopped): {fmt(b)}, source "{after}"')
+        if not ok:
+            print(f'#   expected {fmt(want)}, source "paused"')
+    except Exception as e:  # pylint: disable=broad-except
+        print(f'not ok {n} - xen-save-devices-state: {e}')
+    try:
+        if path is None:
+            raise RuntimeError('no file to load')
+        status, events = xen_load(path, tmp)
+        ok = status == 'suspended' and events == ['RESUME', 'SUSPEND']
+        print(f'{"ok" if ok else "not ok"} {n + 1} - its file loaded with '
+              f'-incoming: "{status}", events {" ".join(events) or "none"}')
+    except Exception as e:  # pylint: disable=broad-except
+        print(f'not ok {n + 1} - its file loaded with -incoming: {e}')
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def expected(name, has_flag, flag):
     return (struct.pack('>I', len(name) + 1) +
             name.encode().ljust(32, b'\0') + bytes([has_flag, flag]) +
@@ -169,7 +253,7 @@ def main():
     extra = (len(malformed_globalstate(bytes(64), 0)) +
              len(stale_globalstate(bytes(128), 0)) +
              len(unenterable_globalstate(bytes(128), 0)))
-    print(f'1..{len(cases) + 2 + extra}')
+    print(f'1..{len(cases) + 4 + extra}')
     n = 0
     got = {}
     for label, guest, want in cases:
@@ -232,6 +316,10 @@ def main():
                   f'"{state}": {detail}')
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+    # Xen's device state of a suspended guest keeps it suspended
+    xen_case(n + 1)
+    n += 2
 
     n += 1
     if not stock:
