@@ -2,16 +2,23 @@
 # Check the trailers of the queue's patches (called by scripts/lint.sh).
 # The commit message of every patch (the lines before its '---' line)
 # must hold
-#   exactly one Upstream: trailer, one of
+#   exactly one Upstream: trailer, one of the three kinds
 #     Upstream: <12 lowercase hex digits> ("<subject>")
 #         an upstream commit listed, with this exact subject, in
-#         patches/upstream-commits ("<12-hex-id> <subject>" lines)
+#         patches/upstream-commits ("<12-hex-id> <release> <subject>"
+#         lines)
 #     Upstream: none - QEMU 10.0 still <text>
-#         a fix for behaviour upstream still gets wrong
-#     Upstream: none (downstream <text>)
-#         our own feature or test
+#         a fix for behaviour upstream still gets wrong (its tests and
+#         test hooks too)
+#     Upstream: none (downstream feature)
+#         our own feature (its tests too)
 #   exactly one each of the DEP-3 lines
-#     Origin: vendor
+#     Origin: backport, <URL>      for an upstream equivalent, with
+#     Applied-Upstream: <release>, <URL>
+#         URL = https://gitlab.com/qemu-project/qemu/-/commit/<id>,
+#         release = the first release the list gives
+#     Origin: vendor               for the other two kinds (and no
+#                                  Applied-Upstream: line)
 #     Forwarded: no | not-needed | <http(s) URL>
 #     Last-Update: YYYY-MM-DD
 #   and a Signed-off-by: Name <address> line.
@@ -37,18 +44,22 @@ fi
 
 bad=0
 
-# The list: comments and blank lines aside, "<12-hex-id> <subject>" with
-# each id once.
+# The list: comments and blank lines aside, "<12-hex-id> <release>
+# <subject>" with each id once.
 if [ -f "$LIST" ]; then
     awk -v name="${LIST##*/}" '
         function fail(msg) { printf "FAIL %s: line %d: %s\n", name, NR, msg; bad = 1 }
         /^#/ || /^[[:space:]]*$/ { next }
         {
             id = substr($0, 1, 12)
-            subj = substr($0, 14)
+            rest = substr($0, 14)
+            rel = rest
+            sub(/ .*/, "", rel)
+            subj = substr(rest, length(rel) + 2)
             if (length(id) != 12 || id ~ /[^0-9a-f]/ || substr($0, 13, 1) != " " ||
+                rel !~ /^[0-9]+\.[0-9]+$/ ||
                 subj !~ /[^[:space:]]/ || subj ~ /^[[:space:]]/ || subj ~ /[[:space:]]$/)
-                fail("not \"<12 lowercase hex digits> <subject>\": " $0)
+                fail("not \"<12 lowercase hex digits> <release> <subject>\": " $0)
             else if (id in seen)
                 fail("commit " id " listed twice (first on line " seen[id] ")")
             else
@@ -95,13 +106,10 @@ for f in "$@"; do
             } else if (starts(r, "none - QEMU 10.0 still ")) {
                 if (blank(substr(r, 24)))
                     fail("empty text in \"" l "\"")
-            } else if (starts(r, "none (downstream ")) {
-                if (!ends(r, ")"))
-                    fail("malformed trailer \"" l "\" (want \"Upstream: none (downstream <text>)\", on one line)")
-                else if (blank(substr(r, 18, length(r) - 18)))
-                    fail("empty text in \"" l "\"")
+            } else if (r == "none (downstream feature)") {
+                # our own feature
             } else if (starts(r, "none")) {
-                fail("malformed trailer \"" l "\" (want \"Upstream: none - QEMU 10.0 still <text>\" or \"Upstream: none (downstream <text>)\")")
+                fail("malformed trailer \"" l "\" (want \"Upstream: none - QEMU 10.0 still <text>\" or \"Upstream: none (downstream feature)\")")
             } else if (ishex12(substr(r, 1, 12)) && substr(r, 13, 3) == " (\"" &&
                        length(r) >= 17 && ends(r, "\")")) {
                 id = substr(r, 1, 12)
@@ -110,15 +118,19 @@ for f in "$@"; do
                     fail("Upstream: commit " id " is not in upstream-commits")
                 else if (subj != listed[id])
                     fail("Upstream: subject of " id " is \"" subj "\", upstream-commits has \"" listed[id] "\"")
+                upstream_id = id
             } else {
-                fail("malformed trailer \"" l "\" (want \"Upstream: <12-hex-id> (\"<subject>\")\", \"Upstream: none - QEMU 10.0 still <text>\" or \"Upstream: none (downstream <text>)\", on one line)")
+                fail("malformed trailer \"" l "\" (want \"Upstream: <12-hex-id> (\"<subject>\")\", \"Upstream: none - QEMU 10.0 still <text>\" or \"Upstream: none (downstream feature)\", on one line)")
             }
         }
         BEGIN {
             while ((getline line < list) > 0) {
                 if (line ~ /^#/ || blank(line) || (substr(line, 1, 12) in listed))
                     continue
-                listed[substr(line, 1, 12)] = substr(line, 14)
+                rel = substr(line, 14)
+                sub(/ .*/, "", rel)
+                listed[substr(line, 1, 12)] = substr(line, 15 + length(rel))
+                release[substr(line, 1, 12)] = rel
             }
             close(list)
             state = 0       # 0 mail headers, 1 commit message, 2 after "---"
@@ -128,6 +140,7 @@ for f in "$@"; do
         $0 == "---" { state = 2; next }
         /^Upstream:/ { up[++nup] = $0 }
         /^Origin:/ { norigin++; origin = $0 }
+        /^Applied-Upstream:/ { napplied++; applied = $0 }
         /^Forwarded:/ { nfwd++; fwd = $0 }
         /^Last-Update:/ { nlast++; last = $0 }
         /^Signed-off-by:/ {
@@ -147,12 +160,21 @@ for f in "$@"; do
             for (i = 1; i <= nup; i++)
                 check_upstream(up[i])
 
+            url = "https://gitlab.com/qemu-project/qemu/-/commit/" upstream_id
+            want = upstream_id != "" ? "Origin: backport, " url : "Origin: vendor"
             if (norigin == 0)
-                fail("no \"Origin: vendor\" line")
+                fail("no \"" want "\" line")
             else if (norigin > 1)
                 fail(norigin " Origin: lines, want exactly one")
-            else if (origin != "Origin: vendor")
-                fail("\"" origin "\", want \"Origin: vendor\"")
+            else if (origin != want)
+                fail("\"" origin "\", want \"" want "\"")
+            if (upstream_id == "" && napplied > 0)
+                fail("\"" applied "\" in a patch that is not an upstream equivalent")
+            else if (upstream_id != "" && napplied != 1)
+                fail(napplied + 0 " Applied-Upstream: lines, want exactly one")
+            else if (upstream_id != "" &&
+                     applied != "Applied-Upstream: " release[upstream_id] ", " url)
+                fail("\"" applied "\", want \"Applied-Upstream: " release[upstream_id] ", " url "\"")
 
             if (nfwd == 0)
                 fail("no Forwarded: line")
