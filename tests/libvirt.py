@@ -8,8 +8,9 @@ the patched QEMU (<emulator> of the build), is put to sleep by itself
 (echo mem > /sys/power/state) and goes through what an operator does
 with virsh: suspend/resume/snapshot (refused by libvirt), save and
 restore (plain, --running, save --running), managedsave and start,
-migrate --live A -> B and --p2p --suspend back, libvirtd restarts, and
-migrations of paused and running guests both ways.
+migrate --live A -> B and --p2p --suspend back, libvirtd restarts,
+migrations of paused and running guests both ways, and virsh reset of
+the sleeping guest (it reboots, libvirt follows it out of pmsuspended).
 
 Each step checks libvirt's state and reason (virsh domstate --reason),
 QEMU's own runstate (query-status through virsh qemu-monitor-command),
@@ -354,6 +355,36 @@ class Run:
             ['lifecycle: Started Migrated', 'lifecycle: Resumed Migrated']))
         return '\n'.join(out)
 
+    def reset_pmsuspended(self):
+        """virsh reset of a pmsuspended domain reboots the guest; with the
+        series QEMU sends RESET then WAKEUP and libvirt follows the guest
+        out of pmsuspended (a 'reboot' event, then the wake-up ones; the
+        'reboot' events after them are SeaBIOS resetting the machine
+        again as it finds itself rebooted).  QEMU 10.0 leaves the VM in prelaunch,
+        the guest stopped, and libvirt says pmsuspended."""
+        out = [self.sleep()]
+        self.host.virsh('reset', DOM)
+        if not SAYS_SUSPEND[self.kind]:
+            out.append('virsh reset: ' + self.check(
+                'pmsuspended (unknown)', 'prelaunch', 'still', ['reboot']))
+            return '\n'.join(out)
+        self.g.rebooted()
+        self.asleep = False
+        # the guest has booted: every event is in; SeaBIOS's own resets
+        # (one or more) follow the host's
+        ev = self.host.events()
+        want = ['reboot'] + PMWAKEUP
+        if ev[:3] != want or not ev[3:] or set(ev[3:]) != {'reboot'}:
+            raise VirshError(f'events {ev}, expected {want} then the '
+                             "firmware's 'reboot'")
+        out.append(f'virsh reset: rebooted (boot {self.g.boots}), events '
+                   f'{", ".join(ev)}; ' +
+                   self.check('running (event wakeup)', 'running', 'moving',
+                              []))
+        out.append('the guest suspends again: ' + self.sleep())
+        out.append(self.wake())
+        return '\n'.join(out)
+
     def end(self):
         self.host.virsh('destroy', DOM)
         self.host.wait_events(['lifecycle: Shutdown Finished after host '
@@ -384,6 +415,8 @@ class Run:
          restart_missed_s3),
         ('migrate --live A -> B -> A, paused', migrate_paused),
         ('migrate --live A -> B -> A, running', migrate_running),
+        ('virsh reset of a pmsuspended domain: reboots, running',
+         reset_pmsuspended),
         ('destroy: nothing left', end),
     )
 

@@ -20,6 +20,12 @@ Every patched QEMU that returns the guest to "suspended" sends RESUME
 then SUSPEND.
   precopy to Debian 13's QEMU 10.0 (when installed): arrives suspended
 
+A second guest is reset with system_reset while it runs, while it is
+suspended and while it is stopped while suspended: each time it boots
+again (a new READY, its heartbeat from 1) and never resumes from S3; the
+reset of the suspended guest sends RESET then WAKEUP.  system_wakeup
+still resumes it from S3 afterwards.
+
 Each time the destination must hold the guest asleep (no output, no
 WAKEUP) until system_wakeup; then the guest resumes from S3, finds its
 16 MiB random RAM blob unchanged and its heartbeat counter goes on from
@@ -35,7 +41,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
-from qemu_env import BUILD, upstream_qemu  # noqa: E402
+from qemu_env import BUILD, upstream_qemu, wait_for  # noqa: E402
 from guest import Guest, GuestError, Tap, describe, exit_on_sigterm, \
     guest_built, jump_summary, start_migration, wait_migration  # noqa: E402
 
@@ -162,9 +168,92 @@ def rtc_alarm_while_stopped(g):
     return describe(cycle)
 
 
+def boots(h):
+    return sum(1 for kind, _, _ in h.lines() if kind == 'READY')
+
+
+def resumes(h):
+    return sum(1 for kind, _, _ in h.lines() if kind == 'RESUMED')
+
+
+def guest_suspend(h):
+    h.request('suspend')
+    h.event('SUSPEND')
+    wait_for(lambda: h.runstate() == 'suspended', 30, 'suspended')
+
+
+def expect_reboot(h, before, resumed, want_events):
+    """The guest boots again (READY number before + 1, then its heartbeat
+    from 1), without resuming from S3 first, and the runstate events since
+    the reset are want_events."""
+    def fresh():
+        if resumes(h) != resumed:
+            raise GuestError('the guest resumed from S3 instead of '
+                             'booting')
+        lines = h.lines()
+        ready = [i for i, line in enumerate(lines) if line[0] == 'READY']
+        if len(ready) <= before:
+            return None
+        return any(kind == 'HB' and arg == '1'
+                   for kind, arg, _ in lines[ready[before] + 1:])
+    try:
+        wait_for(fresh, 240, 'the guest to boot again', interval=0.2)
+    except TimeoutError as e:
+        raise GuestError(f'{e}; last lines {h.lines()[-3:]}') from None
+    expect_state(h, 'running')
+    # SeaBIOS resets the machine once more when it finds itself rebooted
+    # (a RESET the guest asked for): not the host's reset, left out
+    events = [e for e in h.vm.get_qmp_events(wait=False)
+              if e['event'] in ('STOP', 'RESUME', 'SUSPEND', 'WAKEUP',
+                                'RESET')]
+    names = [e['event'] for e in events
+             if not (e['event'] == 'RESET' and e['data']['guest'])]
+    if names != want_events:
+        raise GuestError(f'events {names}, expected {want_events}')
+    guest = len(events) - len(names)
+    return (f'booted again ({before + 1} boots), host events '
+            f'{" ".join(names)}, then {guest} guest RESET')
+
+
+def reset_reboots(g, how):
+    """system_reset reboots the guest, whether it runs, sleeps in S3 or
+    is stopped while asleep; it never resumes it from S3."""
+    h = g.host
+    if how != 'running':
+        guest_suspend(h)
+    if how == 'stopped-suspended':
+        h.cmd('stop')
+        h.event('STOP')
+    before, resumed = boots(h), resumes(h)
+    h.events()
+    h.cmd('system_reset')
+    if how == 'stopped-suspended':
+        expect_state(h, 'prelaunch')
+        h.cmd('cont')
+        want = ['RESET', 'RESUME']
+    elif how == 'suspended':
+        want = ['RESET', 'WAKEUP']
+    else:
+        want = ['RESET']
+    return expect_reboot(h, before, resumed, want)
+
+
+def wakeup_resumes(g):
+    """system_wakeup still resumes the guest from S3 (no new boot)."""
+    h = g.host
+    guest_suspend(h)
+    before, resumed = boots(h), resumes(h)
+    h.cmd('system_wakeup')
+    h.event('WAKEUP')
+    wait_for(lambda: resumes(h) == resumed + 1, 60, 'the guest to resume')
+    if boots(h) != before:
+        raise GuestError('the guest booted again on system_wakeup')
+    return 'resumed from S3'
+
+
 def main():
     exit_on_sigterm()
-    tap = Tap(9)
+    tap = Tap(14)
     if not guest_built():
         print('Bail out! no guest: run scripts/build-guest.sh '
               '(make check does)')
@@ -202,6 +291,17 @@ def main():
                  lambda: (f'{len(g.hosts)} QEMUs, heartbeat 1..'
                           f'{g.check_heartbeat()}, {g.suspends} S3 cycles\n'
                           f'{jump_summary(g.cycles)}'))
+        tap.new_chain()
+        r = Guest('linux-reset-')
+        try:
+            tap.step('second guest boots', boot, r)
+            for how in ('running', 'suspended', 'stopped-suspended'):
+                tap.step(f'system_reset of the {how} guest reboots it',
+                         reset_reboots, r, how)
+            tap.step('system_wakeup after that still resumes from S3',
+                     wakeup_resumes, r)
+        finally:
+            r.shutdown()
     finally:
         g.shutdown()
     return tap.done()

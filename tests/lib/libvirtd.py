@@ -57,7 +57,7 @@ EVENT = re.compile(r"^\S+ \S+: event '([\w-]+)' for domain '([^']*)'"
                    r"(?:: (.*))?$")
 # the events the tests follow; migration progress and job statistics
 # are not part of a domain's state
-FOLLOWED = ('lifecycle', 'pm-suspend', 'pm-wakeup')
+FOLLOWED = ('lifecycle', 'pm-suspend', 'pm-wakeup', 'reboot')
 
 
 class VirshError(Exception):
@@ -311,6 +311,7 @@ class LvGuest:
         self.blob = None
         self.suspends = 0
         self.logs = []
+        self.boots = 1          # boots seen so far (a reset reboots it)
 
     def log(self, tag):
         return os.path.join(self.tmp, f'{self.name}-{tag}-ttyS0.log')
@@ -365,7 +366,19 @@ class LvGuest:
                 m = LINE.match(raw.strip('\r'))
                 if m:
                     out.append((m.group(1), m.group(2), m.group(3)))
+        # the lines of the current boot
+        ready = [i for i, ln in enumerate(out) if ln[0] == 'READY']
+        if len(ready) >= self.boots > 1:
+            out = out[ready[self.boots - 1]:]
         return out, cut
+
+    def all_boots(self):
+        """How many times the guest printed READY, in every log."""
+        self.boots, boots = 1, self.boots
+        try:
+            return sum(1 for ln in self.lines()[0] if ln[0] == 'READY')
+        finally:
+            self.boots = boots
 
     def find(self, kind, arg=None):
         for line in self.lines()[0]:
@@ -383,10 +396,10 @@ class LvGuest:
         rebooted (one READY) and never counted twice or skipped (a gap
         only where a log ends in a cut line)."""
         lines, cut = self.lines()
-        ready = [ln for ln in lines if ln[0] == 'READY']
-        if len(ready) != 1:
-            raise VirshError(f'guest printed READY {len(ready)} times: '
-                             'it rebooted')
+        ready = self.all_boots()
+        if ready != self.boots:
+            raise VirshError(f'guest printed READY {ready} times, '
+                             f'expected {self.boots}: it rebooted')
         hb = [int(ln[1]) for ln in lines if ln[0] == 'HB']
         if not hb:
             raise VirshError('no heartbeat')
@@ -403,6 +416,27 @@ class LvGuest:
         self.blob = ready[1].split('=', 1)[1]
         self.wait_line('HB', 1, timeout=60)
         self.assert_moving()
+
+    def rebooted(self, timeout=240):
+        """The guest boots again (after a reset): a new READY, a new RAM
+        blob, its heartbeat from 1; no resume from S3 in between."""
+        def resumes():
+            return sum(1 for ln in self.lines()[0] if ln[0] == 'RESUMED')
+
+        def booted():
+            if resumes() != resumed:
+                raise VirshError('the guest resumed from S3 instead of '
+                                 'booting')
+            return self.all_boots() == self.boots + 1
+
+        resumed = resumes()
+        wait_for(booted, timeout, 'the guest to boot again', interval=0.2)
+        self.boots += 1
+        self.suspends = 0
+        old = self.blob
+        self.boot()
+        if self.blob == old:
+            raise VirshError('the same RAM blob after the reboot')
 
     def assert_moving(self, timeout=30):
         first = self.heartbeat()
