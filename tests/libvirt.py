@@ -363,6 +363,7 @@ class Run:
         again as it finds itself rebooted).  QEMU 10.0 leaves the VM in prelaunch,
         the guest stopped, and libvirt says pmsuspended."""
         out = [self.sleep()]
+        self.g.begin_reset()
         self.host.virsh('reset', DOM)
         if not SAYS_SUSPEND[self.kind]:
             out.append('virsh reset: ' + self.check(

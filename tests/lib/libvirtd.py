@@ -312,6 +312,7 @@ class LvGuest:
         self.suspends = 0
         self.logs = []
         self.boots = 1          # boots seen so far (a reset reboots it)
+        self.skip = {}          # log -> lines printed before the reset
 
     def log(self, tag):
         return os.path.join(self.tmp, f'{self.name}-{tag}-ttyS0.log')
@@ -349,36 +350,42 @@ class LvGuest:
         finally:
             s.close()
 
-    def lines(self):
-        """(kind, arg, rest) of every complete guest line of every log,
-        and the number of logs that end in a line cut short (a running
-        guest migrated in the middle of a line)."""
+    @staticmethod
+    def _parse(path):
+        """(kind, arg, rest) of the complete guest lines of log @path, and
+        whether it ends in a line cut short (a running guest migrated in
+        the middle of a line)."""
+        try:
+            with open(path, 'rb') as f:
+                text = f.read().decode('ascii', 'replace')
+        except FileNotFoundError:
+            return [], False
+        out = []
+        for raw in text.split('\n')[:-1]:
+            m = LINE.match(raw.strip('\r'))
+            if m:
+                out.append((m.group(1), m.group(2), m.group(3)))
+        return out, bool(text) and not text.endswith('\n')
+
+    def lines(self, everything=False):
+        """The guest lines of every log (only those printed since the last
+        begin_reset(), unless @everything), and the number of logs that
+        end in a line cut short."""
         out, cut = [], 0
         for path in self.logs:
-            try:
-                with open(path, 'rb') as f:
-                    text = f.read().decode('ascii', 'replace')
-            except FileNotFoundError:
-                continue
-            if text and not text.endswith('\n'):
-                cut += 1
-            for raw in text.split('\n')[:-1]:
-                m = LINE.match(raw.strip('\r'))
-                if m:
-                    out.append((m.group(1), m.group(2), m.group(3)))
-        # the lines of the current boot
-        ready = [i for i, ln in enumerate(out) if ln[0] == 'READY']
-        if len(ready) >= self.boots > 1:
-            out = out[ready[self.boots - 1]:]
+            parsed, partial = self._parse(path)
+            cut += partial
+            out += parsed if everything else parsed[self.skip.get(path, 0):]
         return out, cut
 
     def all_boots(self):
         """How many times the guest printed READY, in every log."""
-        self.boots, boots = 1, self.boots
-        try:
-            return sum(1 for ln in self.lines()[0] if ln[0] == 'READY')
-        finally:
-            self.boots = boots
+        return sum(1 for ln in self.lines(True)[0] if ln[0] == 'READY')
+
+    def begin_reset(self):
+        """The guest (asleep, printing nothing) is about to be reset: from
+        now on only the lines printed after this count."""
+        self.skip = {path: len(self._parse(path)[0]) for path in self.logs}
 
     def find(self, kind, arg=None):
         for line in self.lines()[0]:
@@ -400,6 +407,8 @@ class LvGuest:
         if ready != self.boots:
             raise VirshError(f'guest printed READY {ready} times, '
                              f'expected {self.boots}: it rebooted')
+        if self.boots > 1 and sum(1 for ln in lines if ln[0] == 'READY') != 1:
+            raise VirshError('no READY since the reset')
         hb = [int(ln[1]) for ln in lines if ln[0] == 'HB']
         if not hb:
             raise VirshError('no heartbeat')
@@ -418,8 +427,9 @@ class LvGuest:
         self.assert_moving()
 
     def rebooted(self, timeout=240):
-        """The guest boots again (after a reset): a new READY, a new RAM
-        blob, its heartbeat from 1; no resume from S3 in between."""
+        """The guest boots again (after begin_reset() and a reset): a new
+        READY, a new RAM blob, its heartbeat from 1; no resume from S3 in
+        between."""
         def resumes():
             return sum(1 for ln in self.lines()[0] if ln[0] == 'RESUMED')
 
