@@ -376,6 +376,15 @@ def wait_migration(host, want=('completed',), timeout=300, dst=None):
         info = host.cmd('query-migrate')
         raise GuestError(f'{host.name}: migration {st}, expected '
                          f'{"/".join(want)}: {info.get("error-desc", "")}')
+    if st == 'completed':
+        # QEMU sets 'completed' in the migration thread; the source leaves
+        # finish-migrate for postmigrate only when the main loop's
+        # migration_iteration_finish() runs after it
+        try:
+            wait_for(lambda: host.runstate() != 'finish-migrate', 60,
+                     f'{host.name}: the end of finish-migrate')
+        except TimeoutError as e:
+            raise GuestError(str(e)) from None
     if dst is not None and st == 'completed':
         try:
             wait_for(lambda: dst.runstate() != 'inmigrate', 120,
