@@ -65,6 +65,7 @@ CORE_ROWS = ('boot on A (define, start)', 'the guest enters S3: pmsuspended',
              'save, restore, resume', 'managedsave, start, resume',
              'migrate --live A -> B, suspended',
              'migrate --live --p2p --suspend B -> A, resume',
+             'virsh reset of a pmsuspended domain: reboots, running',
              'destroy: nothing left')
 INSTALLED_QEMU = '/usr/bin/qemu-system-x86_64'
 
