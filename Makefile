@@ -1,9 +1,15 @@
-# Suspended-guest series for QEMU 7.2: fetch the base, apply the queue,
-# build, test.  Everything fetched or built lives in work/ (ignored).
+# Suspended-guest series for QEMU: fetch the base, apply the queue, build,
+# test.  Everything fetched or built lives in work/ (ignored).
 #
 #   make demo        set up, build the patched QEMU and run the demo
 #   make check       set up, build and run every test suite
 #   make help        every target
+#
+# LINE=7.2 (default), 10.2 or 10.0 picks the line: lines/LINE.pin and
+# patches/*-LINE/, in work/LINE/ (docs/lines.md).
+
+LINE ?= 7.2
+export LINE
 
 SH := /bin/sh
 S := scripts
@@ -32,7 +38,8 @@ help:
 	@echo 'make deb           Debian 12 packages of qemu with the series (work/deb/out)'
 	@echo 'make deb-check     install them in a clean Debian 12 chroot: version, demo,'
 	@echo '                   libvirt core rows, rollback, listings vs Debian, lintian'
-	@echo 'make clean         remove the build;  make distclean: remove work/'
+	@echo 'make clean         remove the builds;  make distclean: remove work/'
+	@echo 'LINE=10.2 make ... the same for another line (lines/*.pin)'
 
 deps:
 	$(SH) $(S)/setup-deps.sh
@@ -99,8 +106,8 @@ deb-check: deps-deb deps-test base guest
 	$(SH) $(S)/deb-check.sh
 
 clean:
-	rm -rf work/build work/build-extra work/series work/stock work/kexec-host \
-	    work/deb
+	rm -rf work/*/build work/*/build-extra work/*/series work/*/stock \
+	    work/*/deb work/kexec-host
 
 distclean:
 	rm -rf work

@@ -4,9 +4,9 @@
 #  1. the newest "qemu" source package bookworm ships (bookworm,
 #     -updates, -security; never backports), fetched with apt-get source
 #     (checked by apt against the signed Sources index) and, for the
-#     version in deb.pin, against the checksums recorded there;
+#     version in lines/7.2.deb.pin, against the checksums recorded there;
 #  2. Debian's patches applied, then ours appended to debian/patches
-#     (suspend/NAME, in patches/series order); a patch that does not
+#     (suspend/NAME, in the line's order); a patch that does not
 #     apply stops the build with its name;
 #  3. packaging/x86-only.patch (build profile pkg.qemu.x86only) and a
 #     changelog entry VERSION+suspendN that sorts above the archive's
@@ -25,7 +25,6 @@ set -eu
 . "$ROOT/scripts/deb-lib.sh"
 
 PREPARE_ONLY=${PREPARE_ONLY:-0}
-PATCHES=${PATCHES:-$ROOT/patches}
 if [ "$PREPARE_ONLY" != 1 ]; then
     [ "$(id -u)" = 0 ] || die "needs root (chroot, mount namespace)"
     command -v mmdebstrap >/dev/null ||
@@ -82,7 +81,7 @@ if [ "$ver" = "$DEB_TESTED_VERSION" ]; then
     check_pin "qemu_$nover.dsc" "$DEB_TESTED_DSC_SHA256"
     check_pin "qemu_$nover.debian.tar.xz" "$DEB_TESTED_DEBIAN_TAR_SHA256"
     check_pin "$ORIG_TARBALL" "$ORIG_SHA256"
-    note "source files match deb.pin"
+    note "source files match lines/$LINE.deb.pin"
 fi
 
 # 2. unpack with Debian's patches, append ours
@@ -95,9 +94,9 @@ dpkg-source --no-check -x "$dl/qemu_$nover.dsc" "$tree" \
     die "dpkg-source -x failed: see $LOGS/deb/dpkg-source.log"
 n=0
 mkdir -p "$tree/debian/patches/suspend"
-for p in $(grep -v '^#' "$PATCHES/series"); do
-    cp "$PATCHES/$p" "$tree/debian/patches/suspend/$p"
-    echo "suspend/$p" >>"$tree/debian/patches/series"
+for p in $(line_patches); do
+    cp "$PATCHES/$p" "$tree/debian/patches/suspend/${p#*/}"
+    echo "suspend/${p#*/}" >>"$tree/debian/patches/series"
     n=$((n + 1))
 done
 if ! (cd "$tree" && dpkg-source --before-build .) \

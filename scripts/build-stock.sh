@@ -1,12 +1,12 @@
 #!/bin/sh
-# Build the stock base (tag "base", no series) into work/stock/build, with
+# Build the stock base (tag "base", no series) into work/LINE/stock/build, with
 # the same configuration as the patched build, for the cross-version
 # tests and the no-regression benchmarks.  Cached: rebuilt only when the
 # base changes; ccache makes the first build cheap after a patched one.
 set -eu
 . "$(dirname "$0")/common.sh"
 
-STOCK=$WORK/stock
+STOCK=$LWORK/stock
 sh "$ROOT/scripts/fetch-base.sh"
 if [ ! -e "$STOCK/qemu/.git" ]; then
     git -C "$SRC" worktree prune

@@ -24,6 +24,7 @@ if [ -n "${EXTRA_TARGETS:-}" ]; then
 fi
 
 use_ccache
+build_tools
 configure_once "$SRC" "$BUILD" "$CONFIGURE_FLAGS"
 
 jobs=${JOBS:-$(nproc)}

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Bisectability check: apply patches/series one patch at a time in a
-# separate work tree (work/series/qemu, build in work/series/build, warm
+# Bisectability check: apply the line's patches ($LINE, default 7.2) one at
+# a time in a separate work tree (work/LINE/series/qemu, build in
+# work/LINE/series/build, warm
 # and incremental through ccache), and at every step build and run the
 # quick gate of tests/gate.  Prints one line per patch; exits non-zero if
 # any step fails.  For developers before resolving a series issue.
@@ -9,11 +10,10 @@
 set -eu
 . "$(dirname "$0")/common.sh"
 
-PATCHES=${PATCHES:-$ROOT/patches}
-TREE=$WORK/series/qemu
-TBUILD=$WORK/series/build
-LOGDIR=$LOGS/check-series
-mkdir -p "$LOGDIR" "$WORK/series"
+TREE=$LWORK/series/qemu
+TBUILD=$LWORK/series/build
+LOGDIR=$LOGS/check-series-$LINE
+mkdir -p "$LOGDIR" "$LWORK/series"
 
 sh "$ROOT/scripts/fetch-base.sh"
 if [ ! -d "$TREE/.git" ] && [ ! -f "$TREE/.git" ]; then
@@ -57,7 +57,7 @@ FROM=${FROM:-0}
 fail=0
 i=0
 [ "$FROM" -gt 0 ] || step "base" 000-base || fail=1
-for p in $(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$PATCHES/series"); do
+for p in $(line_patches); do
     i=$((i + 1))
     if ! git -C "$TREE" am -q -3 "$PATCHES/$p" >"$LOGDIR/am.log" 2>&1; then
         printf '%-64s DOES NOT APPLY\n' "$p"

@@ -24,7 +24,7 @@
 #   and a Signed-off-by: Name <address> line.
 # A trailer is one line, however long.
 #
-#   scripts/check-trailers.sh [PATCH...]   default: the patches of patches/series
+#   scripts/check-trailers.sh [PATCH...]   default: the line's patches
 #
 # Prints "FAIL <patch>: <reason>" for each violation (and
 # "FAIL upstream-commits: ..." for a malformed list), then a summary line
@@ -32,14 +32,13 @@
 set -eu
 . "$(dirname "$0")/common.sh"
 
-PATCHES=${PATCHES:-$ROOT/patches}
 LIST=${UPSTREAM_COMMITS:-$PATCHES/upstream-commits}
 
 if [ $# = 0 ]; then
-    [ -f "$PATCHES/series" ] || die "no $PATCHES/series"
-    for p in $(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$PATCHES/series"); do
+    for p in $(line_patches); do
         set -- "$@" "$PATCHES/$p"
     done
+    [ $# != 0 ] || die "line $LINE has no patches in $PATCHES"
 fi
 
 bad=0

@@ -3,9 +3,24 @@
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$ROOT/work}
-SRC=${SRC:-$WORK/qemu}              # QEMU work tree (git: tag "base" + series)
-BUILD=${BUILD:-$WORK/build}         # meson build directory of $SRC
-DL=${DL:-$WORK/downloads}           # verified upstream files
+
+# The line: the QEMU base the scripts work on, named by its version.
+# lines/LINE.pin pins the base; patches/KIND-LINE/ hold its patches, in
+# the order of PATCH_KINDS, each folder in the order of its "series" file
+# (docs/lines.md).  Everything of a line lives in $WORK/LINE.
+LINE=${LINE:-7.2}
+PATCH_KINDS="backport pending feature"
+PATCHES=${PATCHES:-$ROOT/patches}
+[ -f "$ROOT/lines/$LINE.pin" ] || {
+    printf '%s: error: no line %s (lines/%s.pin); lines: %s\n' "${0##*/}" \
+        "$LINE" "$LINE" "$(cd "$ROOT/lines" && ls *.pin | grep -v '\.deb\.pin$' |
+                           sed 's/\.pin$//' | tr '\n' ' ')" >&2
+    exit 1
+}
+LWORK=${LWORK:-$WORK/$LINE}
+SRC=${SRC:-$LWORK/qemu}             # QEMU work tree (git: tag "base" + series)
+BUILD=${BUILD:-$LWORK/build}        # meson build directory of $SRC
+DL=${DL:-$LWORK/downloads}          # verified upstream files
 LOGS=${LOGS:-$WORK/logs}
 
 # Base commit identity: fixed, so the base commit is the same everywhere.
@@ -13,7 +28,7 @@ BASE_IDENT_NAME="QEMU upstream base"
 BASE_IDENT_EMAIL="qemu-devel@nongnu.org"
 BASE_DATE="2025-12-01T00:00:00Z"
 
-. "$ROOT/base.pin"
+. "$ROOT/lines/$LINE.pin"
 
 die() {
     printf '%s: error: %s\n' "${0##*/}" "$*" >&2
@@ -60,6 +75,25 @@ use_ccache() {
     fi
 }
 
+# build_tools: the build tools the line's pin names in BUILD_TOOLS
+# ("PKG/SUITE ..."), newer than Debian 12's own (10.2 wants meson >= 1.5):
+# downloaded from Debian's archive and unpacked into $LWORK/tools once,
+# then put first on PATH and PYTHONPATH for configure and ninja.  Nothing
+# is installed, so the other lines keep building with the system's.
+build_tools() {
+    [ -n "${BUILD_TOOLS:-}" ] || return 0
+    _t=$LWORK/tools
+    if [ "$(cat "$_t/.pkgs" 2>/dev/null)" != "$BUILD_TOOLS" ]; then
+        rm -rf "$_t"
+        note "unpacking build tools: $BUILD_TOOLS"
+        apt_unpack "$_t" $BUILD_TOOLS
+        echo "$BUILD_TOOLS" >"$_t/.pkgs"
+    fi
+    PATH=$_t/pkg/usr/bin:$PATH
+    PYTHONPATH=$_t/pkg/usr/lib/python3/dist-packages${PYTHONPATH:+:$PYTHONPATH}
+    export PATH PYTHONPATH
+}
+
 # configure_once SRC BUILD FLAGS: configure SRC into BUILD with $CC_CMD
 # and FLAGS, unless BUILD was configured with exactly these already (a
 # stamp holds them); a change of flags configures BUILD anew.
@@ -92,5 +126,17 @@ apt_unpack() {
         die "apt-get download $*"
     for _deb in "$_d"/dl/*.deb; do
         dpkg-deb -x "$_deb" "$_d/pkg"
+    done
+}
+
+# line_patches: the line's patches in order, one per line, as
+# "KIND-LINE/NAME" relative to $PATCHES (folders that do not exist are
+# skipped; comments and blank lines of the series files are not patches)
+line_patches() {
+    for _k in $PATCH_KINDS; do
+        _s=$PATCHES/$_k-$LINE/series
+        [ -f "$_s" ] || continue
+        sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' \
+            -e "s|^|$_k-$LINE/|" "$_s"
     done
 }

@@ -17,7 +17,7 @@
 set -eu
 . "$(dirname "$0")/common.sh"
 
-EXTRA_BUILD=${EXTRA_BUILD:-$WORK/build-extra}
+EXTRA_BUILD=${EXTRA_BUILD:-$LWORK/build-extra}
 
 [ -f "$SRC/VERSION" ] || die "no QEMU tree in $SRC; run 'make base' first"
 git -C "$SRC" rev-parse -q --verify base >/dev/null || die "no tag 'base' in $SRC"

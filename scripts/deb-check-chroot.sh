@@ -8,7 +8,7 @@
 #   CHECKDIR  where the help outputs, listings and logs are written
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-. "$ROOT/deb.pin"
+. "$ROOT/lines/${LINE:-7.2}.deb.pin"
 OUT=$1
 CHK=$2
 . "$OUT/BUILT"                      # version, debian_source, series_patches
@@ -31,7 +31,7 @@ not_ok() {
 comment() {
     sed 's/^/# /' "$1"
 }
-# versions: "PKG VERSION STATUS" of the packages in deb.pin
+# versions: "PKG VERSION STATUS" of the packages in lines/7.2.deb.pin
 versions() {
     # shellcheck disable=SC2086
     dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n' \

@@ -3,9 +3,9 @@
 # mount namespace so that nothing stays mounted.  Sourced, not executed
 # (after common.sh).
 
-. "$ROOT/deb.pin"
+. "$ROOT/lines/$LINE.deb.pin"
 
-DEBWORK=${DEBWORK:-$WORK/deb}
+DEBWORK=${DEBWORK:-$LWORK/deb}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 CODENAME=bookworm

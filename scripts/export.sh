@@ -1,7 +1,8 @@
 #!/bin/sh
-# Export the work tree's branch (base..HEAD) to patches/ with fixed,
-# deterministic flags, and rewrite patches/series.  Exporting twice gives
-# no diff; two machines give the same bytes.
+# Export the work tree's branch (base..HEAD) of the line ($LINE, default
+# 7.2) to patches/KIND-LINE/ with fixed, deterministic flags, and rewrite
+# each folder's series file.  Exporting twice gives no diff; two machines
+# give the same bytes.
 #
 #   OUT=DIR scripts/export.sh    export somewhere else (used by tests)
 set -eu
@@ -37,41 +38,98 @@ for p in $(ls "$tmp" | grep '\.patch$' | sort); do
     echo "$name" >>"$tmp/series.new"
 done
 
-mkdir -p "$OUT"
-for old in "$OUT"/*.patch; do
-    [ -e "$old" ] || continue
-    grep -qxF "${old##*/}" "$tmp/series.new" || rm -f "$old"
-done
+# The folder (KIND-LINE) of each patch: the one whose series names it now
+# (in $OUT, else in the project's patches/); a new patch goes where the
+# patch before it is, the first one by its Upstream: trailer.  Kinds must
+# follow PATCH_KINDS order.
+folder_now() {
+    for _k in $PATCH_KINDS; do
+        for _d in "$OUT" "$ROOT/patches"; do
+            if [ -f "$_d/$_k-$LINE/series" ] &&
+               sed 's/#.*//' "$_d/$_k-$LINE/series" | grep -qxF "$1"; then
+                echo "$_k"
+                return
+            fi
+        done
+    done
+}
+kind_by_trailer() {
+    _u=$(sed -n 's/^Upstream: //p' "$1" | head -n 1)
+    case $_u in
+        "none (downstream feature)") echo feature ;;
+        none*|"") echo pending ;;
+        *) echo backport ;;
+    esac
+}
+kind_rank() {
+    _i=0
+    for _k in $PATCH_KINDS; do
+        [ "$_k" = "$1" ] && { echo $_i; return; }
+        _i=$((_i + 1))
+    done
+}
+prev= rank=0
+: >"$tmp/placed"
 for name in $(cat "$tmp/series.new"); do
-    if ! cmp -s "$tmp/n-$name" "$OUT/$name"; then
-        cp "$tmp/n-$name" "$OUT/$name"
-    fi
+    k=$(folder_now "$name")
+    [ -n "$k" ] || k=${prev:-$(kind_by_trailer "$tmp/n-$name")}
+    r=$(kind_rank "$k")
+    [ "$r" -ge "$rank" ] ||
+        die "$name ($k-$LINE) comes after a patch of a later kind: reorder" \
+            "the branch so that the kinds follow: $PATCH_KINDS"
+    echo "$k $name" >>"$tmp/placed"
+    prev=$k rank=$r
 done
-# Keep the comment lines of the series (the part headings): each block of
-# comments stays in front of the patch it preceded.  A fresh output
-# directory takes them from the project's series.
-prev=$OUT/series
-[ -f "$prev" ] || prev=$ROOT/patches/series
-awk -v prev="$prev" '
-    BEGIN {
-        block = ""
-        while ((getline line < prev) > 0) {
-            if (line ~ /^#/ || line ~ /^[[:space:]]*$/) {
-                block = block line "\n"
-            } else {
-                before[line] = block
-                block = ""
+
+for k in $PATCH_KINDS; do
+    dir=$OUT/$k-$LINE
+    awk -v k="$k" '$1 == k { print $2 }' "$tmp/placed" >"$tmp/list-$k"
+    if [ ! -s "$tmp/list-$k" ] && [ ! -d "$dir" ]; then
+        continue
+    fi
+    mkdir -p "$dir"
+    for old in "$dir"/*.patch; do
+        [ -e "$old" ] || continue
+        grep -qxF "${old##*/}" "$tmp/list-$k" || rm -f "$old"
+    done
+    for name in $(cat "$tmp/list-$k"); do
+        if ! cmp -s "$tmp/n-$name" "$dir/$name"; then
+            cp "$tmp/n-$name" "$dir/$name"
+        fi
+    done
+    # Keep the comment lines of the folder's series (its heading): each
+    # block of comments stays in front of the patch it preceded.  A fresh
+    # output directory takes them from the project's series.
+    prev=$dir/series
+    [ -f "$prev" ] || prev=$ROOT/patches/$k-$LINE/series
+    [ -f "$prev" ] || prev=/dev/null
+    awk -v prev="$prev" '
+        BEGIN {
+            block = ""
+            head = -1
+            while ((getline line < prev) > 0) {
+                if (line ~ /^#/ || line ~ /^[[:space:]]*$/) {
+                    block = block line "\n"
+                } else if (head == -1) {
+                    head = block
+                    block = ""
+                } else {
+                    before[line] = block
+                    block = ""
+                }
             }
+            if (head == -1) { head = block; block = "" }
+            tail = block
+            printf "%s", head
         }
-        tail = block
-    }
-    { printf "%s%s\n", before[$0], $0 }
-    END { printf "%s", tail }
-' "$tmp/series.new" >"$tmp/series.out"
-cp "$tmp/series.out" "$OUT/series"
+        { printf "%s%s\n", before[$0], $0 }
+        END { printf "%s", tail }
+    ' "$tmp/list-$k" >"$tmp/series-$k"
+    cmp -s "$tmp/series-$k" "$dir/series" || cp "$tmp/series-$k" "$dir/series"
+done
 # the list of upstream commits the trailers name belongs with the queue
 if [ -f "$ROOT/patches/upstream-commits" ] &&
    ! [ "$OUT/upstream-commits" -ef "$ROOT/patches/upstream-commits" ]; then
     cp "$ROOT/patches/upstream-commits" "$OUT/upstream-commits"
 fi
-note "exported $(wc -l <"$tmp/series.new") patches to $OUT"
+note "exported $(wc -l <"$tmp/series.new") patches of line $LINE to $OUT"

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Fetch, verify and unpack the upstream base into $SRC as a git
-# repository whose first commit (tag "base") is QEMU 7.2.22.
+# Fetch, verify and unpack the upstream base of the line ($LINE, default
+# 7.2; pinned in lines/LINE.pin) into $SRC as a git repository whose first
+# commit is tagged "base".
 #
 # Sources of the upstream files, in order of preference:
 #   BASE_SRC=DIR    a directory supplied by the user holding the orig
@@ -8,10 +9,13 @@
 #                   patch files themselves (flat or under debian/patches/)
 #   $DL             files fetched and verified earlier
 #   BASE_CACHE=DIR  an offline cache, filled after every verified fetch
-#   apt-get source --download-only qemu   (needs a deb-src entry: see
-#                   scripts/setup-deps.sh)
+#   apt-get source --download-only qemu[=DEB_SOURCE_VERSION]: from the
+#                   system's deb-src entries (scripts/setup-deps.sh), or,
+#                   when the pin names DEB_SUITE, from a private apt list
+#                   of that suite's deb-src in $DL/apt (the system's apt
+#                   configuration is not touched)
 #
-# Every file is verified against base.pin before use.  A wrong checksum
+# Every file is verified against the pin before use.  A wrong checksum
 # stops with the file name, the expected and the actual hash.
 set -eu
 . "$(dirname "$0")/common.sh"
@@ -20,8 +24,8 @@ FORCE=${FORCE:-0}
 
 stable_diffs() {
     i=1
-    while [ "$i" -le "$STABLE_LAST" ]; do
-        echo "v7.2.$i.diff"
+    while [ "$i" -le "${STABLE_LAST:-0}" ]; do
+        echo "$STABLE_PREFIX$i.diff"
         i=$((i + 1))
     done
 }
@@ -38,11 +42,13 @@ take_from_dir() {
     [ -d "$d" ] || return 1
     [ -f "$d/$ORIG_TARBALL" ] || return 1
     pdir=
-    if [ -f "$d/v7.2.1.diff" ]; then
+    first=$(for f in $(stable_diffs) $DEBIAN_FIXES; do echo "$f"; done |
+            head -n 1)
+    if [ -f "$d/$first" ]; then
         pdir=$d
-    elif [ -f "$d/patches/v7.2.1.diff" ]; then
+    elif [ -f "$d/patches/$first" ]; then
         pdir=$d/patches
-    elif [ -f "$d/debian/patches/v7.2.1.diff" ]; then
+    elif [ -f "$d/debian/patches/$first" ]; then
         pdir=$d/debian/patches
     else
         deb=$(ls "$d"/*.debian.tar.xz 2>/dev/null | sort -V | tail -n 1)
@@ -75,8 +81,24 @@ fetch_apt() {
     tmp=$DL/apt
     rm -rf "$tmp"
     mkdir -p "$tmp"
-    note "fetching Debian source package '$SOURCE_PACKAGE' with apt-get"
-    (cd "$tmp" && apt-get source --download-only "$SOURCE_PACKAGE") \
+    pkg=$SOURCE_PACKAGE${DEB_SOURCE_VERSION:+=$DEB_SOURCE_VERSION}
+    opts=
+    if [ -n "${DEB_SUITE:-}" ]; then
+        # the suite's deb-src index in a private apt state under $tmp
+        mkdir -p "$tmp/lists/partial"
+        echo "deb-src ${MIRROR:-http://deb.debian.org/debian} $DEB_SUITE main" \
+            >"$tmp/sources.list"
+        opts="-o Dir::Etc::SourceList=$tmp/sources.list
+              -o Dir::Etc::SourceParts=$tmp/none -o Dir::State::Lists=$tmp/lists"
+        note "reading the deb-src index of $DEB_SUITE"
+        # shellcheck disable=SC2086
+        apt-get $opts update >"$tmp/update.log" 2>&1 ||
+            die "apt-get update of $DEB_SUITE's deb-src failed; see" \
+                "$tmp/update.log"
+    fi
+    note "fetching Debian source package '$pkg' with apt-get"
+    # shellcheck disable=SC2086
+    (cd "$tmp" && chmod 0777 . && apt-get $opts source --download-only "$pkg") \
         >"$tmp/apt.log" 2>&1 ||
         die "apt-get source failed (is there a deb-src entry? run" \
             "scripts/setup-deps.sh); see $tmp/apt.log"
@@ -94,9 +116,12 @@ check_sum() {
 
 verify() {
     check_sum "$ORIG_TARBALL" "$ORIG_SHA256" "$(sha256_of "$DL/$ORIG_TARBALL")"
-    actual=$(cd "$DL/patches" && cat $(stable_diffs) | sha256sum | cut -d' ' -f1)
-    check_sum "v7.2.1.diff ... v7.2.$STABLE_LAST.diff (concatenated)" \
-        "$STABLE_SHA256" "$actual"
+    if [ "${STABLE_LAST:-0}" -gt 0 ]; then
+        actual=$(cd "$DL/patches" && cat $(stable_diffs) | sha256sum |
+                 cut -d' ' -f1)
+        check_sum "${STABLE_PREFIX}1.diff ... $STABLE_PREFIX$STABLE_LAST.diff (concatenated)" \
+            "$STABLE_SHA256" "$actual"
+    fi
     for f in $DEBIAN_FIXES; do
         check_sum "$f" "$(fix_sha "$f")" "$(sha256_of "$DL/patches/$f")"
     done
@@ -170,17 +195,13 @@ done
     GIT_COMMITTER_NAME=$BASE_IDENT_NAME GIT_COMMITTER_EMAIL=$BASE_IDENT_EMAIL \
     GIT_AUTHOR_DATE=$BASE_DATE GIT_COMMITTER_DATE=$BASE_DATE \
         git_fixed commit -q --no-verify --no-gpg-sign \
-            -m "QEMU $BASE_VERSION base" \
-            -m "Upstream QEMU 7.2.0 from $ORIG_TARBALL plus the upstream
-stable updates v7.2.1 ... v7.2.$STABLE_LAST and Debian's build fixes
-$DEBIAN_FIXES,
-as shipped in Debian 12's qemu source package."
+            -m "QEMU $BASE_VERSION base" -m "$BASE_BODY"
     git tag base
     git branch -q -m base-import series
 )
 got=$(git -C "$tree" rev-parse 'base^{tree}')
 if [ -z "$BASE_TREE" ]; then
-    note "base.pin has no BASE_TREE yet; this tree is $got"
+    note "lines/$LINE.pin has no BASE_TREE yet; this tree is $got"
 elif [ "$got" != "$BASE_TREE" ]; then
     die "base tree mismatch: expected $BASE_TREE, actual $got"
 fi

@@ -15,10 +15,9 @@
 set -eu
 . "$(dirname "$0")/common.sh"
 
-PATCHES=${PATCHES:-$ROOT/patches}
 [ -x "$SRC/scripts/checkpatch.pl" ] || die "no base in $SRC: run 'make base'"
 
-list=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$PATCHES/series")
+list=$(line_patches)
 files=
 for p in $list; do
     files="$files $PATCHES/$p"

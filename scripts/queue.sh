@@ -1,6 +1,7 @@
 #!/bin/sh
-# Import the queue: branch "series" = tag "base" + one commit per patch of
-# patches/series, applied with 'git am -3'.
+# Import the queue of the line ($LINE, default 7.2): branch "series" = tag
+# "base" + one commit per patch of patches/KIND-LINE/ (kinds in order, each
+# folder in the order of its series file), applied with 'git am -3'.
 #
 #   scripts/queue.sh         import; refuses to drop work that is not
 #                            exported (commits or edits that differ from
@@ -13,15 +14,13 @@
 set -eu
 . "$(dirname "$0")/common.sh"
 
-PATCHES=${PATCHES:-$ROOT/patches}
 FORCE=${FORCE:-0}
 AUTO=${AUTO:-0}
 
 sh "$ROOT/scripts/fetch-base.sh"
 
 series_list() {
-    [ -f "$PATCHES/series" ] || return 0
-    sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$PATCHES/series"
+    line_patches
 }
 
 # Does the work tree's branch export to exactly what patches/ holds?
@@ -29,8 +28,7 @@ matches_patches() {
     out=$(mktemp -d)
     OUT=$out sh "$ROOT/scripts/export.sh" 2>/dev/null || { rm -rf "$out"; return 1; }
     ok=0
-    if [ "$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' \
-            "$out/series")" = "$(series_list)" ]; then
+    if [ "$(PATCHES=$out; line_patches)" = "$(series_list)" ]; then
         for p in $(series_list); do
             cmp -s "$out/$p" "$PATCHES/$p" || ok=1
         done
@@ -68,7 +66,7 @@ git am --abort >/dev/null 2>&1 || true
 git checkout -q -B series base
 n=0
 for p in $(series_list); do
-    [ -f "$PATCHES/$p" ] || die "patches/series names $p, which is missing"
+    [ -f "$PATCHES/$p" ] || die "the series names $p, which is missing"
     git am -q -3 --keep-cr "$PATCHES/$p" ||
         die "$p does not apply: fix it in $SRC ('git am --show-current-patch')"
     n=$((n + 1))

@@ -2,11 +2,8 @@
 # The base reproduces from the pinned, checksummed upstream files, and a
 # corrupted upstream file is refused with its name and both hashes.
 set -u
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-. "$ROOT/base.pin"
-WORK=${WORK:-$ROOT/work}
-SRC=${SRC:-$WORK/qemu}
-REAL_DL=$WORK/downloads
+. "$(dirname "$0")/../scripts/common.sh"
+REAL_DL=$DL
 
 echo "1..5"
 # fetch-base.sh must work on the scratch directories only
@@ -44,11 +41,19 @@ sed 's/^/# /' "$tmp/bad.log"
 check "corrupted tarball refused, naming file, expected and actual hash" \
     '[ $rc != 0 ] && grep -q "$ORIG_TARBALL.*expected sha256 $ORIG_SHA256.*actual $actual" "$tmp/bad.log" && [ ! -e "$tmp/w2/qemu" ]'
 
-# Corrupt one stable diff: refused.
+# Corrupt one upstream patch file (a stable diff where the line has them,
+# else the last of Debian's build fixes): refused.
 cp "$REAL_DL/$ORIG_TARBALL" "$tmp/bad/"
-echo " " >>"$tmp/bad/v7.2.7.diff"
+if [ "${STABLE_LAST:-0}" -gt 0 ]; then
+    victim=$STABLE_PREFIX$(( (STABLE_LAST + 1) / 2 )).diff
+    named="${STABLE_PREFIX}1.diff"
+else
+    for victim in $DEBIAN_FIXES; do :; done
+    named=$victim
+fi
+echo " " >>"$tmp/bad/$victim"
 WORK=$tmp/w3 SRC=$tmp/w3/qemu DL=$tmp/w3/dl BASE_SRC=$tmp/bad sh "$ROOT/scripts/fetch-base.sh" >"$tmp/bad2.log" 2>&1
 rc=$?
 sed 's/^/# /' "$tmp/bad2.log"
-check "corrupted stable diff refused" \
-    '[ $rc != 0 ] && grep -q "checksum mismatch for v7.2.1.diff" "$tmp/bad2.log" && [ ! -e "$tmp/w3/qemu" ]'
+check "corrupted $victim refused" \
+    '[ $rc != 0 ] && grep -q "checksum mismatch for $named" "$tmp/bad2.log" && [ ! -e "$tmp/w3/qemu" ]'

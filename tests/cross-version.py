@@ -2,9 +2,9 @@
 """Cross-version migration of running, paused and suspended guests.
 
 Sources and destinations:
-  patched  the series' QEMU 7.2.22 (work/build)
+  patched  the series' QEMU 7.2.22 (work/7.2/build)
   stock    QEMU 7.2.22 built from the same base without the series
-           (work/stock/build, made by scripts/build-stock.sh)
+           (work/7.2/stock/build, made by scripts/build-stock.sh)
   10.0     Debian 13's QEMU 10.0 (qemu-system-x86 from bookworm-backports,
            installed by scripts/setup-deps.sh), /usr/bin/qemu-system-x86_64
 

@@ -8,9 +8,8 @@
 # deb' itself is too long for make check; this is the part of it that a
 # change to the series can break.
 set -u
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-. "$ROOT/deb.pin"
-WORK=${WORK:-$ROOT/work}
+. "$(dirname "$0")/../scripts/common.sh"
+. "$ROOT/lines/$LINE.deb.pin"
 
 n=0
 failed=0
@@ -37,7 +36,7 @@ if [ "$rc" != 0 ] || [ ! -d "$tree/debian" ]; then
     exit 1
 fi
 applied=$(grep -c '^suspend/' "$tree/.pc/applied-patches")
-names=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/patches/series")
+names=$(line_patches)
 want=$(echo "$names" | wc -l)
 if [ "$applied" = "$want" ]; then
     ok "Debian's patches, then the series ($applied patches) and" \
@@ -112,7 +111,7 @@ fi
 # named: one context line of the middle patch changed, in a copy
 cd / || exit 1
 mkdir "$tmp/patches"
-cp "$ROOT/patches/series" "$ROOT"/patches/*.patch "$tmp/patches/"
+cp -R "$ROOT/patches/." "$tmp/patches/"
 victim=$(echo "$names" | sed -n "$((want / 2 + 1))p")
 awk '!done && /^@@/ { hunk = 1 }
      !done && hunk && /^ / { print $0 " /* changed */"; done = 1; next }
@@ -120,7 +119,7 @@ awk '!done && /^@@/ { hunk = 1 }
 PATCHES=$tmp/patches PREPARE_ONLY=1 DEBWORK=$tmp LOGS=$tmp/logs \
     sh "$ROOT/scripts/build-deb.sh" >/dev/null 2>"$tmp/broken.log"
 rc=$?
-expect="error: debian/patches/suspend/$victim does not apply to Debian's qemu"
+expect="error: debian/patches/suspend/${victim#*/} does not apply to Debian's qemu"
 if cmp -s "$ROOT/patches/$victim" "$tmp/patches/$victim"; then
     notok "no context line to change in $victim"
 elif [ "$rc" != 0 ] && grep -qF "$expect" "$tmp/broken.log"; then

@@ -1,13 +1,12 @@
 #!/bin/sh
-# The queue round-trips: importing patches/series onto base in a scratch
-# clone and exporting it again gives patches/ byte for byte, and a second
-# export gives no diff.  Also: every patch applies with 'git am' with no
-# fuzz (git am never fuzzes) and the series names only existing files.
+# The queue of the line ($LINE, default 7.2) round-trips: importing its
+# patches (patches/KIND-LINE/, in kind order) onto base in a scratch clone
+# and exporting it again gives the line's folders byte for byte, and a
+# second export gives no diff.  Also: every patch applies with 'git am'
+# with no fuzz (git am never fuzzes) and each folder's series names
+# exactly its patch files.
 set -u
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=${WORK:-$ROOT/work}
-SRC=${SRC:-$WORK/qemu}
-PATCHES=$ROOT/patches
+. "$(dirname "$0")/../scripts/common.sh"
 
 echo "1..5"
 n=0
@@ -17,16 +16,22 @@ check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-list=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$PATCHES/series")
+list=$(line_patches)
+folders=
+for k in $PATCH_KINDS; do
+    [ -d "$PATCHES/$k-$LINE" ] && folders="$folders $k-$LINE"
+done
 
 missing=0
 for p in $list; do [ -f "$PATCHES/$p" ] || missing=1; done
 extra=0
-for f in "$PATCHES"/*.patch; do
-    [ -e "$f" ] || continue
-    echo "$list" | grep -qxF "${f##*/}" || extra=1
+for d in $folders; do
+    for f in "$PATCHES/$d"/*.patch; do
+        [ -e "$f" ] || continue
+        echo "$list" | grep -qxF "$d/${f##*/}" || extra=1
+    done
 done
-check "series names exactly the patch files ($(echo "$list" | grep -c .) patches)" \
+check "the series files of$folders name exactly their patch files ($(echo "$list" | grep -c .) patches)" \
     '[ $missing = 0 ] && [ $extra = 0 ]'
 
 git clone -q --no-checkout "$SRC" "$tmp/q" && git -C "$tmp/q" checkout -q -B series base
@@ -36,10 +41,16 @@ for p in $list; do
 done
 check "every patch applies on base with git am" '[ $applied = 1 ]'
 
+# same_folders A B: the line's folders of A and B are identical
+same_folders() {
+    for d in $folders; do
+        diff -r "$1/$d" "$2/$d" || return 1
+    done
+}
 SRC=$tmp/q OUT=$tmp/out1 sh "$ROOT/scripts/export.sh" 2>>"$tmp/export.log"
 SRC=$tmp/q OUT=$tmp/out2 sh "$ROOT/scripts/export.sh" 2>>"$tmp/export.log"
-check "import + export reproduces patches/ byte for byte" \
-    'diff -r "$PATCHES" "$tmp/out1" >"$tmp/d1" 2>&1'
+check "import + export reproduces$folders byte for byte" \
+    'same_folders "$PATCHES" "$tmp/out1" >"$tmp/d1" 2>&1'
 sed 's/^/# /' "$tmp/d1" | head -n 40
 check "exporting twice gives no diff" 'diff -r "$tmp/out1" "$tmp/out2" >/dev/null'
 sed "s/^/# /" "$tmp/export.log"
@@ -55,9 +66,10 @@ sed "s/^/# /" "$tmp/export.log"
         git commit -q -m "probe: round-trip" -m "Signed-off-by: Probe <probe@example.org>"
 ) && SRC=$tmp/q OUT=$tmp/outA sh "$ROOT/scripts/export.sh" 2>>"$tmp/export.log"
 git clone -q --no-checkout "$SRC" "$tmp/q2" && git -C "$tmp/q2" checkout -q -B series base
-for p in $(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$tmp/outA/series"); do
+listA=$(PATCHES=$tmp/outA; line_patches)
+for p in $listA; do
     git -C "$tmp/q2" am -q -3 "$tmp/outA/$p" >>"$tmp/am.log" 2>&1
 done
 SRC=$tmp/q2 OUT=$tmp/outB sh "$ROOT/scripts/export.sh" 2>>"$tmp/export.log"
 check "a commit exported, re-imported elsewhere and exported again is byte-identical" \
-    '[ "$(cat "$tmp/outA/series" 2>/dev/null)" = "$(cat "$tmp/outB/series" 2>/dev/null)" ] && [ -n "$(cat "$tmp/outA/series")" ] && diff -r "$tmp/outA" "$tmp/outB" >/dev/null'
+    '[ -n "$listA" ] && [ "$listA" = "$(PATCHES=$tmp/outB; line_patches)" ] && diff -r "$tmp/outA" "$tmp/outB" >/dev/null'

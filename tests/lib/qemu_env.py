@@ -16,10 +16,13 @@ import time
 ROOT = os.environ.get('ROOT') or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORK = os.environ.get('WORK') or os.path.join(ROOT, 'work')
-SRC = os.environ.get('SRC') or os.path.join(WORK, 'qemu')
-BUILD = os.environ.get('BUILD') or os.path.join(WORK, 'build')
+# the line (lines/LINE.pin) whose trees the tests use: work/LINE/...
+LINE = os.environ.get('LINE') or '7.2'
+LWORK = os.environ.get('LWORK') or os.path.join(WORK, LINE)
+SRC = os.environ.get('SRC') or os.path.join(LWORK, 'qemu')
+BUILD = os.environ.get('BUILD') or os.path.join(LWORK, 'build')
 QEMU = os.environ.get('QEMU') or os.path.join(BUILD, 'qemu-system-x86_64')
-STOCK_QEMU = os.path.join(WORK, 'stock', 'build', 'qemu-system-x86_64')
+STOCK_QEMU = os.path.join(LWORK, 'stock', 'build', 'qemu-system-x86_64')
 UPSTREAM_QEMU = '/usr/bin/qemu-system-x86_64'
 
 
