@@ -16,7 +16,7 @@ S := scripts
 
 .PHONY: help deps deps-test base queue export build stock prepare demo \
         check guest kexec-host kexec-check soak lint check-series bench \
-        deps-deb deb deb-check clean distclean
+        deps-deb deb deb-check posting clean distclean
 
 help:
 	@echo 'make demo          install deps, fetch base, apply queue, build, run the demo'
@@ -35,7 +35,9 @@ help:
 	@echo 'make lint          checkpatch + trailers of every patch, compile the Xen/usbredir code'
 	@echo 'make check-series  apply patch by patch, build + quick gate at each step'
 	@echo 'make bench         run the benchmarks in bench/ (tables + bench/results/*.json)'
-	@echo 'make deb           Debian 12 packages of qemu with the series (work/deb/out)'
+	@echo 'make posting       the line as qemu-devel takes it: format-patch --cover-letter'
+	@echo '                   into work/LINE/posting, checkpatch (LINE=10.2)'
+	@echo 'make deb           Debian 12 packages of qemu with the series (work/7.2/deb/out)'
 	@echo 'make deb-check     install them in a clean Debian 12 chroot: version, demo,'
 	@echo '                   libvirt core rows, rollback, listings vs Debian, lintian'
 	@echo 'make clean         remove the builds;  make distclean: remove work/'
@@ -93,6 +95,10 @@ lint: base
 
 check-series: deps base
 	$(SH) $(S)/check-series.sh
+
+posting: base
+	AUTO=1 $(SH) $(S)/queue.sh
+	$(SH) $(S)/posting.sh
 
 deps-deb:
 	EXTRA_PKGS="mmdebstrap lintian" $(SH) $(S)/setup-deps.sh

@@ -22,7 +22,8 @@
 #     Forwarded: no | not-needed | <http(s) URL>
 #     Last-Update: YYYY-MM-DD
 #   and a Signed-off-by: Name <address> line.
-# A trailer is one line, however long.
+# A trailer is one line, however long.  A line posted upstream as it is
+# (TRAILERS=posting in its pin) carries none of these: only Signed-off-by.
 #
 #   scripts/check-trailers.sh [PATCH...]   default: the line's patches
 #
@@ -42,6 +43,29 @@ if [ $# = 0 ]; then
 fi
 
 bad=0
+
+# A line whose patches are posted upstream as they are (TRAILERS=posting
+# in its pin, 10.2): no trailers of ours, only Signed-off-by.
+if [ "${TRAILERS:-dep3}" = posting ]; then
+    n=0 failing=0
+    for f in "$@"; do
+        n=$((n + 1))
+        msg=$(awk '/^---$/ { exit } { print }' "$f")
+        why=
+        echo "$msg" | grep -qE '^Signed-off-by: [^<]+ <[^>]+>$' ||
+            why="no Signed-off-by: Name <address> line"
+        t=$(echo "$msg" | grep -E '^(Upstream|Origin|Forwarded|Last-Update|Applied-Upstream):' |
+            head -n 1)
+        [ -z "$t" ] || why="a packaging trailer in a patch for upstream: $t"
+        if [ -n "$why" ]; then
+            echo "FAIL ${f##*/}: $why"
+            failing=$((failing + 1))
+        fi
+    done
+    echo "trailers: $n patches, $failing failing"
+    [ "$failing" = 0 ]
+    exit
+fi
 
 # The list: comments and blank lines aside, "<12-hex-id> <release>
 # <subject>" with each id once.
