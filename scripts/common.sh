@@ -96,10 +96,12 @@ build_tools() {
 
 # configure_once SRC BUILD FLAGS: configure SRC into BUILD with $CC_CMD
 # and FLAGS, unless BUILD was configured with exactly these already (a
-# stamp holds them); a change of flags configures BUILD anew.
+# stamp holds them, with both paths); any change configures BUILD anew.
 configure_once() {
     _stamp=$2/.configure-flags
-    _want="$CC_CMD $(echo $3)"
+    # the source and build paths too: a meson build directory that was
+    # moved or copied cannot be used where it is now
+    _want="$CC_CMD $1 $2 $(echo $3)"
     if [ ! -f "$2/build.ninja" ] || [ "$(cat "$_stamp" 2>/dev/null)" != "$_want" ]
     then
         rm -rf "$2"
