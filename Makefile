@@ -16,7 +16,7 @@ S := scripts
 
 .PHONY: help deps deps-test base queue export build stock prepare demo \
         check guest kexec-host kexec-check soak lint check-series bench \
-        deps-deb deb deb-check posting clean distclean
+        deps-deb deb deb-check posting lines clean distclean
 
 help:
 	@echo 'make demo          install deps, fetch base, apply queue, build, run the demo'
@@ -78,7 +78,16 @@ guest: deps-test
 kexec-host: deps prepare
 	$(SH) $(S)/build-kexec-host.sh
 
-check: deps-test prepare stock guest kexec-host
+# the other lines make check covers (CHECK_LINES): base, queue, build
+CHECK_LINES ?= 10.2
+export CHECK_LINES
+lines: deps
+	for l in $(CHECK_LINES); do \
+	    LINE=$$l AUTO=1 $(SH) $(S)/queue.sh && \
+	    LINE=$$l $(SH) $(S)/build.sh || exit 1; \
+	done
+
+check: deps-test prepare stock guest kexec-host lines
 	$(SH) $(S)/check.sh
 
 kexec-check: deps-test prepare kexec-host

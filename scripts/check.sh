@@ -7,6 +7,10 @@
 #                  against the build in $BUILD with --tap
 #   project/NAME   the project's own tests: every executable tests/*.sh
 #                  and tests/*.py, each printing TAP
+#   qtest-L/NAME   the qtests of tests/qtests that the tree of line L
+#                  (CHECK_LINES, default "10.2") has, against that line's
+#                  build in work/L/build (made by 'make check' first)
+#   project-L/NAME the per-line project tests (PER_LINE_TESTS) for line L
 #
 # Every test point (TAP "ok"/"not ok" line) counts; a suite that exits
 # non-zero with no failed point, or reports fewer points than its plan,
@@ -53,6 +57,9 @@ kvm_works() {
         -display none -monitor stdio >/dev/null 2>&1
 }
 
+CHECK_LINES=${CHECK_LINES-10.2}
+PER_LINE_TESTS="base-pin.sh export-roundtrip.sh"
+
 all_suites() {
     sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/tests/qtests" |
         while read -r t; do
@@ -65,6 +72,16 @@ all_suites() {
     for t in "$ROOT"/tests/*.sh "$ROOT"/tests/*.py; do
         [ -x "$t" ] && echo "project/${t##*/}"
     done
+    for l in $CHECK_LINES; do
+        for t in $PER_LINE_TESTS; do
+            echo "project-$l/$t"
+        done
+        sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/tests/qtests" |
+            while read -r t; do
+                [ -f "$WORK/$l/qemu/tests/qtest/$t.c" ] && echo "qtest-$l/$t"
+            done
+    done
+    return 0
 }
 
 # count LOG RC -> prints "passed failed skipped"
@@ -116,6 +133,24 @@ for s in $suites; do
             (cd "$ROOT" && timeout -k 10 "$TIMEOUT" "$ROOT/tests/$name") \
                 >"$log" 2>&1
             rc=$?
+            ;;
+        project-*)
+            (cd "$ROOT" && LINE=${kind#project-} SRC= BUILD= DL= \
+                timeout -k 10 "$TIMEOUT" sh "$ROOT/tests/$name") >"$log" 2>&1
+            rc=$?
+            ;;
+        qtest-*)
+            lb=$WORK/${kind#qtest-}/build
+            if [ -x "$lb/tests/qtest/$name" ]; then
+                (cd "$lb" && QTEST_QEMU_BINARY=$lb/qemu-system-x86_64 \
+                    QTEST_QEMU_IMG=$lb/qemu-img \
+                    timeout -k 10 "$TIMEOUT" "./tests/qtest/$name" --tap -k) \
+                    >"$log" 2>&1
+                rc=$?
+            else
+                echo "Bail out! $lb/tests/qtest/$name not built" >"$log"
+                rc=1
+            fi
             ;;
         *)
             echo "Bail out! unknown suite $s" >"$log"

@@ -126,6 +126,14 @@ for k in $PATCH_KINDS; do
         END { printf "%s", tail }
     ' "$tmp/list-$k" >"$tmp/series-$k"
     cmp -s "$tmp/series-$k" "$dir/series" || cp "$tmp/series-$k" "$dir/series"
+    # the folder's other files (a cover letter) go along to another OUT
+    src=$ROOT/patches/$k-$LINE
+    if [ -d "$src" ] && ! [ "$src" -ef "$dir" ]; then
+        for f in "$src"/*; do
+            case ${f##*/} in *.patch | series) continue ;; esac
+            [ -f "$f" ] && cp "$f" "$dir/"
+        done
+    fi
 done
 # the list of upstream commits the trailers name belongs with the queue
 if [ -f "$ROOT/patches/upstream-commits" ] &&
