@@ -8,6 +8,11 @@ set -eu
 
 STOCK=$LWORK/stock
 sh "$ROOT/scripts/fetch-base.sh"
+# a worktree whose repository moved is recreated
+if [ -e "$STOCK/qemu/.git" ] &&
+   ! git -C "$STOCK/qemu" rev-parse -q --verify HEAD >/dev/null 2>&1; then
+    rm -rf "$STOCK/qemu"
+fi
 if [ ! -e "$STOCK/qemu/.git" ]; then
     git -C "$SRC" worktree prune
     git -C "$SRC" worktree add -q --detach "$STOCK/qemu" base
