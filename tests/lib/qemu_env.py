@@ -43,9 +43,19 @@ sys.path.insert(0, os.path.join(SRC, 'python'))
 from qemu.machine import QEMUMachine  # noqa: E402,F401 (re-exported)
 
 
+def bootblock_header(src=SRC):
+    """The generated header of the migration tests' x86 boot block: under
+    tests/migration/ up to QEMU 9.x, tests/qtest/migration/ since."""
+    for sub in (('tests', 'migration'), ('tests', 'qtest', 'migration')):
+        path = os.path.join(src, *sub, 'i386', 'a-b-bootblock.h')
+        if os.path.exists(path):
+            return path
+    raise RuntimeError(f'{src}: no i386/a-b-bootblock.h in the migration tests')
+
+
 def bootblock_bytes(src=SRC):
     """The migration-test boot sector, from the tree's generated header."""
-    path = os.path.join(src, 'tests', 'migration', 'i386', 'a-b-bootblock.h')
+    path = bootblock_header(src)
     with open(path, encoding='ascii') as f:
         text = f.read()
     body = text[text.index('{') + 1:text.index('}')]
@@ -58,7 +68,7 @@ def bootblock_bytes(src=SRC):
 def bootblock_suspend_offset(src=SRC):
     """Offset of the boot block's suspend option (a word of the boot
     sector), from the symbols its Makefile generates into the header."""
-    path = os.path.join(src, 'tests', 'migration', 'i386', 'a-b-bootblock.h')
+    path = bootblock_header(src)
     with open(path, encoding='ascii') as f:
         syms = dict(re.findall(r'#define SYM_(\w+) (0x[0-9a-fA-F]+)', f.read()))
     if 'suspend_me' not in syms or 'start' not in syms:
