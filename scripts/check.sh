@@ -58,7 +58,7 @@ kvm_works() {
 }
 
 CHECK_LINES=${CHECK_LINES-10.2}
-PER_LINE_TESTS="base-pin.sh export-roundtrip.sh"
+PER_LINE_TESTS="base-pin.sh export-roundtrip.sh wire-format.py"
 
 all_suites() {
     sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/tests/qtests" |
@@ -135,8 +135,11 @@ for s in $suites; do
             rc=$?
             ;;
         project-*)
-            (cd "$ROOT" && LINE=${kind#project-} SRC= BUILD= DL= \
-                timeout -k 10 "$TIMEOUT" sh "$ROOT/tests/$name") >"$log" 2>&1
+            # the line's own trees and binaries, none of the default line's
+            case $name in *.py) run=python3 ;; *) run=sh ;; esac
+            (cd "$ROOT" && LINE=${kind#project-} SRC= BUILD= DL= QEMU= \
+                QEMU_IMG= PYTHONPATH= \
+                timeout -k 10 "$TIMEOUT" $run "$ROOT/tests/$name") >"$log" 2>&1
             rc=$?
             ;;
         qtest-*)
