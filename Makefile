@@ -79,7 +79,7 @@ kexec-host: deps prepare
 	$(SH) $(S)/build-kexec-host.sh
 
 # the other lines make check covers (CHECK_LINES): base, queue, build
-CHECK_LINES ?= 10.2
+CHECK_LINES ?= 10.2 10.0
 export CHECK_LINES
 lines: deps
 	for l in $(CHECK_LINES); do \

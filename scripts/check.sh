@@ -8,7 +8,7 @@
 #   project/NAME   the project's own tests: every executable tests/*.sh
 #                  and tests/*.py, each printing TAP
 #   qtest-L/NAME   the qtests of tests/qtests that the tree of line L
-#                  (CHECK_LINES, default "10.2") has, against that line's
+#                  (CHECK_LINES, default "10.2 10.0") has, against that line's
 #                  build in work/L/build (made by 'make check' first)
 #   project-L/NAME the per-line project tests (PER_LINE_TESTS) for line L
 #
@@ -57,7 +57,7 @@ kvm_works() {
         -display none -monitor stdio >/dev/null 2>&1
 }
 
-CHECK_LINES=${CHECK_LINES-10.2}
+CHECK_LINES=${CHECK_LINES-10.2 10.0}
 PER_LINE_TESTS="base-pin.sh export-roundtrip.sh wire-format.py"
 
 all_suites() {
