@@ -10,7 +10,8 @@
 #   qtest-L/NAME   the qtests of tests/qtests that the tree of line L
 #                  (CHECK_LINES, default "10.2 10.0") has, against that line's
 #                  build in work/L/build (made by 'make check' first)
-#   project-L/NAME the per-line project tests (PER_LINE_TESTS) for line L
+#   project-L/NAME the per-line project tests for line L (CHECK_TESTS in
+#                  lines/L.pin, else PER_LINE_TESTS)
 #
 # Every test point (TAP "ok"/"not ok" line) counts; a suite that exits
 # non-zero with no failed point, or reports fewer points than its plan,
@@ -58,7 +59,12 @@ kvm_works() {
 }
 
 CHECK_LINES=${CHECK_LINES-10.2 10.0}
+# the per-line project tests: CHECK_TESTS of the line's pin, else these
 PER_LINE_TESTS="base-pin.sh export-roundtrip.sh wire-format.py"
+
+line_tests() {
+    (. "$ROOT/lines/$1.pin" && echo "${CHECK_TESTS:-$PER_LINE_TESTS}")
+}
 
 all_suites() {
     sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/tests/qtests" |
@@ -73,7 +79,7 @@ all_suites() {
         [ -x "$t" ] && echo "project/${t##*/}"
     done
     for l in $CHECK_LINES; do
-        for t in $PER_LINE_TESTS; do
+        for t in $(line_tests "$l"); do
             echo "project-$l/$t"
         done
         sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/tests/qtests" |

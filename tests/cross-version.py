@@ -7,6 +7,12 @@ Sources and destinations:
            (work/7.2/stock/build, made by scripts/build-stock.sh)
   10.0     Debian 13's QEMU 10.0 (qemu-system-x86 from bookworm-backports,
            installed by scripts/setup-deps.sh), /usr/bin/qemu-system-x86_64
+  p10.2    the 10.2 line: QEMU 10.2.2 with its series (work/10.2/build)
+  p10.0    the 10.0 line: QEMU 10.0.13 with the backport (work/10.0/build)
+
+The p10.2 and p10.0 rows are the path of an operator who upgrades hosts
+one by one (patched 7.2 -> patched 10.x and back, and to and from
+Debian's own 10.0); a row whose QEMU is not built is skipped.
 
 Every guest runs the migration-test boot block on machine pc-i440fx-7.2
 and is migrated over a unix socket.  Each case checks the destination's
@@ -25,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
 from qemu_env import GUEST_SUSPENDED_FLAG, QEMU, QEMUMachine, STOCK_QEMU, \
-    bootblock_args, guest_counter, read_guest_u32, runstate, upstream_qemu, \
+    WORK, bootblock_args, guest_counter, read_guest_u32, runstate, upstream_qemu, \
     wait_event, wait_for, write_bootblock  # noqa: E402
 
 MACHINE = 'pc-i440fx-7.2'
@@ -33,6 +39,9 @@ MACHINE = 'pc-i440fx-7.2'
 
 def binaries():
     bins = {'patched': QEMU, 'stock': STOCK_QEMU}
+    for line in ('10.2', '10.0'):
+        bins[f'p{line}'] = os.path.join(WORK, line, 'build',
+                                        'qemu-system-x86_64')
     if upstream_qemu():
         bins['10.0'] = upstream_qemu()
     return bins
@@ -56,6 +65,20 @@ CASES = [
     ('patched', '10.0', 'stopped-suspended', 'paused', 'cont', 'suspended'),
     ('10.0', 'patched', 'suspended', 'suspended', 'system_wakeup', 'running'),
 ]
+# the newer lines: every guest state both ways with the patched 7.2, and
+# a suspended guest to and from Debian's 10.0
+for _new in ('p10.2', 'p10.0'):
+    for _a, _b in (('patched', _new), (_new, 'patched')):
+        CASES += [
+            (_a, _b, 'running', 'running', None, None),
+            (_a, _b, 'paused', 'paused', 'cont', 'running'),
+            (_a, _b, 'suspended', 'suspended', 'system_wakeup', 'running'),
+            (_a, _b, 'stopped-suspended', 'paused', 'cont', 'suspended'),
+        ]
+    CASES += [
+        (_new, '10.0', 'suspended', 'suspended', 'system_wakeup', 'running'),
+        ('10.0', _new, 'suspended', 'suspended', 'system_wakeup', 'running'),
+    ]
 
 
 def make_vm(binary, tmp, name, disk, incoming=None):

@@ -12,7 +12,9 @@ is then moved, suspended, from QEMU to QEMU:
   postcopy over TCP: arrives suspended
   savevm -> quit -> new QEMU (-S) -> loadvm: prelaunch, cont ->
       suspended
-  cprsave -> QEMU exits -> new QEMU (-S) -> cprload: suspended
+  cprsave -> QEMU exits -> new QEMU (-S) -> cprload: suspended (on a
+      QEMU without cprsave: migrate mode=cpr-reboot to file:, QEMU
+      quits, new QEMU -incoming defer, migrate-incoming: suspended)
   an RTC alarm (/sys/class/rtc/rtc0/wakealarm) that falls due while the
       suspended guest is stopped: held, and cont wakes the guest (RESUME,
       then WAKEUP)
@@ -43,7 +45,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 # pylint: disable=wrong-import-position
 from qemu_env import BUILD, upstream_qemu, wait_for  # noqa: E402
 from guest import Guest, GuestError, Tap, describe, exit_on_sigterm, \
-    guest_built, jump_summary, start_migration, wait_migration  # noqa: E402
+    guest_built, jump_summary, set_caps, start_migration, \
+    wait_migration  # noqa: E402
 
 QEMU_IMG = os.environ.get('QEMU_IMG') or os.path.join(BUILD, 'qemu-img')
 
@@ -123,7 +126,17 @@ def savevm_loadvm(g):
     return describe(g.wake('savevm/loadvm'))
 
 
+def has_command(host, name):
+    return any(c['name'] == name for c in host.cmd('query-commands'))
+
+
 def cpr(g):
+    """Live update of a suspended guest: with cprsave/cprload where the
+    QEMU under test has them (the 7.2 line), else upstream's migrate in
+    mode cpr-reboot to a file.  Either way QEMU exits, a new QEMU maps the
+    same RAM file and loads the state: suspended."""
+    if not has_command(g.host, 'cprsave'):
+        return cpr_reboot(g)
     g.suspend()
     old = g.host
     state = os.path.join(g.tmp, 'state.cpr')
@@ -141,6 +154,38 @@ def cpr(g):
     g.assert_back_asleep(new)
     size = os.path.getsize(state) / 2 ** 20
     return f'state file {size:.1f} MiB; {describe(g.wake("cpr"))}'
+
+
+def cpr_reboot(g):
+    """migrate-set-parameters mode=cpr-reboot, x-ignore-shared, migrate to
+    file:, quit; a new QEMU with the same arguments and -incoming defer
+    loads the file (RAM from the shared file): suspended, RESUME then
+    SUSPEND."""
+    g.suspend()
+    old = g.host
+    state = os.path.join(g.tmp, 'state.cpr-reboot')
+    old.cmd('migrate-set-parameters', mode='cpr-reboot')
+    set_caps(old, x_ignore_shared=True)
+    old.cmd('migrate', uri=f'file:{state}')
+    wait_migration(old)
+    expect_state(old, 'postmigrate')
+    old.keep_ram = True
+    old.shutdown()
+    new = g.new_host('cpr-reboot', extra=['-incoming', 'defer'],
+                     mem_path=old.mem_path).launch()
+    new.cmd('migrate-set-parameters', mode='cpr-reboot')
+    set_caps(new, x_ignore_shared=True)
+    new.cmd('migrate-incoming', uri=f'file:{state}')
+    g.adopt(new)
+    wait_for(lambda: new.runstate() != 'inmigrate', 120,
+             'the end of the incoming migration')
+    expect_state(new, 'suspended')
+    g.assert_back_asleep(new)
+    # the next moves of the guest are plain migrations that send its RAM
+    new.cmd('migrate-set-parameters', mode='normal')
+    set_caps(new, x_ignore_shared=False)
+    size = os.path.getsize(state) / 2 ** 20
+    return f'state file {size:.1f} MiB; {describe(g.wake("cpr-reboot"))}'
 
 
 def rtc_alarm_while_stopped(g):
@@ -277,7 +322,8 @@ def main():
                  lambda d: 'tcp:127.0.0.1:0', False, True)
         tap.step('suspend, savevm, new QEMU -S, loadvm, cont, wakes',
                  savevm_loadvm, g)
-        tap.step('suspend, cprsave, new QEMU, cprload, wakes', cpr, g)
+        tap.step('suspend, live update (cprsave/cprload or migrate '
+                 'cpr-reboot), new QEMU, wakes', cpr, g)
         tap.step('suspend with an RTC alarm, stop 12 s, cont: the alarm '
                  'wakes the guest', rtc_alarm_while_stopped, g)
         up = upstream_qemu()
