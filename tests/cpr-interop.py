@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""cprsave on the patched QEMU 7.2, resume on Debian 13's QEMU 10.0.
+"""cprsave on the patched QEMU 7.2, resume on QEMU 10.0 and 10.2.
 
 A suspended and a running guest of machine pc-i440fx-7.2, with their RAM
 in a shared memory-backend-file, are saved with cprsave; the patched QEMU
@@ -7,7 +7,10 @@ exits; QEMU 10.0 started with the same arguments and -incoming defer
 loads the file with x-ignore-shared on (migrate-incoming of the file),
 as a host moving from Debian 12 to Debian 13 by kexec would.  The guest
 must come back in its state, with its memory, and run (after
-system_wakeup if it was suspended).  Prints TAP.
+system_wakeup if it was suspended).  The same load runs on the patched
+QEMUs of the newer lines where they are built (work/10.0/build: the
+10.0.13 of Debian 13 with the backport; work/10.2/build), the path of a
+host moving from Debian 12 to 13 by kexec.  Prints TAP.
 """
 
 import os
@@ -19,12 +22,23 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
-from qemu_env import GUEST_SUSPENDED_FLAG, QEMU, QEMUMachine, bootblock_args, \
+from qemu_env import GUEST_SUSPENDED_FLAG, QEMU, QEMUMachine, WORK, \
+    bootblock_args, \
     guest_counter, read_guest_u32, runstate, upstream_qemu, wait_event, \
     wait_for, write_bootblock  # noqa: E402
 
 
-def case(suspend, tmp):
+def targets():
+    """(name, binary) of the QEMUs that load the state; binary None if
+    it is missing here."""
+    out = [('QEMU 10.0', upstream_qemu())]
+    for line in ('10.0', '10.2'):
+        b = os.path.join(WORK, line, 'build', 'qemu-system-x86_64')
+        out.append((f'patched {line}', b if os.access(b, os.X_OK) else None))
+    return out
+
+
+def case(suspend, tmp, target):
     disk = write_bootblock(tmp, suspend=suspend)
     args = ['-accel', 'tcg', '-machine', 'pc-i440fx-7.2,memory-backend=ram0',
             '-m', '150M', '-nic', 'none',
@@ -47,7 +61,7 @@ def case(suspend, tmp):
     if old.exitcode() != 0:
         raise RuntimeError(f'patched QEMU exited with {old.exitcode()}')
 
-    new = QEMUMachine(upstream_qemu(), base_temp_dir=tmp, name='new')
+    new = QEMUMachine(target, base_temp_dir=tmp, name='new')
     new.add_args(*args, '-incoming', 'defer')
     new.launch()
     try:
@@ -71,19 +85,20 @@ def case(suspend, tmp):
 
 
 def main():
-    print('1..2')
-    for i, suspend in enumerate((True, False), 1):
+    cases = [(s, t) for t in targets() for s in (True, False)]
+    print(f'1..{len(cases)}')
+    for i, (suspend, (name, target)) in enumerate(cases, 1):
         desc = f"{'suspended' if suspend else 'running'} guest: cprsave on " \
-               "patched 7.2, load on QEMU 10.0"
-        if not upstream_qemu():
-            print(f'ok {i} - {desc} # SKIP no QEMU 10.0')
+               f"patched 7.2, load on {name}"
+        if not target:
+            print(f'ok {i} - {desc} # SKIP no {name} here')
             continue
         tmp = tempfile.mkdtemp(prefix='cpr-interop-')
         try:
-            was, end, same, after = case(suspend, tmp)
+            was, end, same, after = case(suspend, tmp, target)
             ok = end == was and same and after == 'running'
             print(f"{'ok' if ok else 'not ok'} {i} - {desc}: saved {was}, "
-                  f"10.0 ends {end}, memory intact: {same}, then {after} "
+                  f"{name} ends {end}, memory intact: {same}, then {after} "
                   "with the guest writing memory")
         except Exception as e:  # pylint: disable=broad-except
             print(f'not ok {i} - {desc}: {e}')
