@@ -24,6 +24,15 @@
 #   and a Signed-off-by: Name <address> line.
 # A trailer is one line, however long.  A line posted upstream as it is
 # (TRAILERS=posting in its pin) carries none of these: only Signed-off-by.
+# A line that backports another line's series (TRAILERS=backport and
+# BACKPORT_OF=<line> in its pin: 10.0 backports 10.2) names, in each
+# patch, the patch it backports, by number and subject, as DEP-3 lines:
+#     Origin: backport, <line> series patch <N>/<M> ("<subject>")
+#         patch N of the M patches of that line, with this exact subject
+#     Forwarded: no | not-needed | <http(s) URL>
+#     Last-Update: YYYY-MM-DD
+# and a Signed-off-by: Name <address> line (no Upstream: trailer: the
+# patch it names says where it stands upstream).
 #
 #   scripts/check-trailers.sh [PATCH...]   default: the line's patches
 #
@@ -59,6 +68,99 @@ if [ "${TRAILERS:-dep3}" = posting ]; then
         [ -z "$t" ] || why="a packaging trailer in a patch for upstream: $t"
         if [ -n "$why" ]; then
             echo "FAIL ${f##*/}: $why"
+            failing=$((failing + 1))
+        fi
+    done
+    echo "trailers: $n patches, $failing failing"
+    [ "$failing" = 0 ]
+    exit
+fi
+
+# A backport line: each patch names the patch of BACKPORT_OF's series it
+# backports.
+if [ "${TRAILERS:-dep3}" = backport ]; then
+    [ -n "${BACKPORT_OF:-}" ] || die "TRAILERS=backport needs BACKPORT_OF in lines/$LINE.pin"
+    # "<N>/<M> <subject>" for every patch of that line, in series order
+    of=$(line_patches_of "$BACKPORT_OF" | while read -r p; do echo "$PATCHES/$p"; done)
+    [ -n "$of" ] || die "line $BACKPORT_OF has no patches in $PATCHES"
+    m=$(echo "$of" | wc -l)
+    idx=$(i=0; for f in $of; do
+              i=$((i + 1))
+              printf '%s/%s ' "$i" "$m"
+              awk '/^Subject: / { s = $0; sub(/^Subject: (\[PATCH[^]]*\] )?/, "", s); on = 1; next }
+                   on && /^[ \t]/ { sub(/^[ \t]+/, " "); s = s $0; next }
+                   on { print s; exit }' "$f"
+          done)
+    n=0 failing=0
+    for f in "$@"; do
+        n=$((n + 1))
+        if ! INDEX=$idx awk -v name="${f##*/}" -v of="$BACKPORT_OF" '
+            function fail(msg) { printf "FAIL %s: %s\n", name, msg; bad = 1 }
+            function valid_date(s,    y, m, d, mdays) {
+                if (s !~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$/)
+                    return 0
+                y = substr(s, 1, 4) + 0; m = substr(s, 6, 2) + 0; d = substr(s, 9, 2) + 0
+                mdays = substr("312831303130313130313031", 2 * m - 1, 2) + 0
+                if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+                    mdays = 29
+                return m >= 1 && m <= 12 && d >= 1 && d <= mdays
+            }
+            BEGIN {
+                k = split(ENVIRON["INDEX"], lines, "\n")
+                for (i = 1; i <= k; i++) {
+                    sp = index(lines[i], " ")
+                    if (sp)
+                        subj[substr(lines[i], 1, sp - 1)] = substr(lines[i], sp + 1)
+                }
+                state = 0
+            }
+            state == 0 { if ($0 == "") state = 1; next }
+            state == 2 { next }
+            $0 == "---" { state = 2; next }
+            /^Upstream:/ { nup++ }
+            /^Origin:/ { norigin++; origin = $0 }
+            /^Forwarded:/ { nfwd++; fwd = $0 }
+            /^Last-Update:/ { nlast++; last = $0 }
+            /^Signed-off-by:/ {
+                nsob++
+                if ($0 !~ /^Signed-off-by: [^<]*[^<[:space:]] <[^<>[:space:]]+@[^<>[:space:]]+>$/)
+                    fail("malformed \"" $0 "\" (want \"Signed-off-by: Name <address>\")")
+            }
+            END {
+                if (state != 2) {
+                    fail("no \"---\" line after the commit message")
+                    exit 1
+                }
+                if (nup)
+                    fail("an Upstream: trailer in a backport (the patch it names says it)")
+                pre = "Origin: backport, " of " series patch "
+                if (norigin != 1) {
+                    fail((norigin + 0) " Origin: lines, want exactly one \"" pre "<N>/<M> (\"<subject>\")\"")
+                } else if (substr(origin, 1, length(pre)) != pre) {
+                    fail("\"" origin "\", want \"" pre "<N>/<M> (\"<subject>\")\"")
+                } else {
+                    r = substr(origin, length(pre) + 1)
+                    sp = index(r, " ")
+                    num = substr(r, 1, sp - 1)
+                    want = "(\"" subj[num] "\")"
+                    if (!(num in subj))
+                        fail("\"" origin "\": " of " has no patch " num)
+                    else if (substr(r, sp + 1) != want)
+                        fail("\"" origin "\": patch " num " of " of " is " want)
+                }
+                if (nfwd != 1)
+                    fail((nfwd + 0) " Forwarded: lines, want exactly one")
+                else if (fwd != "Forwarded: no" && fwd != "Forwarded: not-needed" &&
+                         fwd !~ /^Forwarded: https?:\/\/[^[:space:]]+$/)
+                    fail("\"" fwd "\", want \"Forwarded: no\", \"Forwarded: not-needed\" or \"Forwarded: <URL>\"")
+                if (nlast != 1)
+                    fail((nlast + 0) " Last-Update: lines, want exactly one")
+                else if (!valid_date(substr(last, 14)))
+                    fail("\"" last "\", want \"Last-Update: YYYY-MM-DD\" with a real date")
+                if (nsob == 0)
+                    fail("no Signed-off-by: line")
+                exit bad
+            }' "$f"; then
             failing=$((failing + 1))
         fi
     done

@@ -135,10 +135,15 @@ apt_unpack() {
 # "KIND-LINE/NAME" relative to $PATCHES (folders that do not exist are
 # skipped; comments and blank lines of the series files are not patches)
 line_patches() {
+    line_patches_of "$LINE"
+}
+
+# line_patches_of LINE: the same for another line (a backport's source)
+line_patches_of() {
     for _k in $PATCH_KINDS; do
-        _s=$PATCHES/$_k-$LINE/series
+        _s=$PATCHES/$_k-$1/series
         [ -f "$_s" ] || continue
         sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' \
-            -e "s|^|$_k-$LINE/|" "$_s"
+            -e "s|^|$_k-$1/|" "$_s"
     done
 }

@@ -32,7 +32,9 @@ case $trc in
     *) die "scripts/check-trailers.sh failed (rc $trc)" ;;
 esac
 # a broken patches/upstream-commits
-echo "$trailers" | grep '^FAIL ' | grep -vF "$(printf '%s\n' $list | sed 's/^/FAIL /; s/$/: /')" || true
+# (check-trailers.sh names a patch by its file name, without the folder)
+echo "$trailers" | grep '^FAIL ' |
+    grep -vF "$(printf '%s\n' $list | sed 's|^.*/|FAIL |; s/$/: /')" || true
 
 n=0 bad=0 cpbad=0 trbad=0
 for p in $list; do
@@ -55,7 +57,7 @@ for p in $list; do
         cpbad=$((cpbad + 1))
         echo "$out" | sed 's/^/    /'
     fi
-    t=$(echo "$trailers" | grep -F "FAIL $p: " || true)
+    t=$(echo "$trailers" | grep -F "FAIL ${p##*/}: " || true)
     if [ -n "$t" ]; then
         echo "$t"
         trbad=$((trbad + 1))
