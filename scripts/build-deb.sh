@@ -1,17 +1,20 @@
 #!/bin/sh
-# make deb: the x86 host packages of Debian 12's qemu with the series.
+# make deb: the x86 host packages of a Debian release's qemu with the
+# line's series (LINE=7.2: Debian 12, bookworm; LINE=10.0: Debian 13,
+# trixie; the suite is DEB_CODENAME in lines/LINE.deb.pin).
 #
-#  1. the newest "qemu" source package bookworm ships (bookworm,
-#     -updates, -security; never backports), fetched with apt-get source
-#     (checked by apt against the signed Sources index) and, for the
-#     version in lines/7.2.deb.pin, against the checksums recorded there;
+#  1. the newest "qemu" source package the suite ships (SUITE, -updates,
+#     -security; never backports), read from a private apt state of that
+#     suite and fetched with apt-get source (checked by apt against the
+#     signed Sources index) and, for the version in lines/LINE.deb.pin,
+#     against the checksums recorded there;
 #  2. Debian's patches applied, then ours appended to debian/patches
 #     (suspend/NAME, in the line's order); a patch that does not
 #     apply stops the build with its name;
-#  3. packaging/x86-only.patch (build profile pkg.qemu.x86only) and a
-#     changelog entry VERSION+suspendN that sorts above the archive's
-#     binary (binNMU) version;
-#  4. dpkg-buildpackage -B in a clean bookworm chroot ($DEBWORK/root-build,
+#  3. the line's packaging patch (DEB_PACKAGING: build profile
+#     pkg.qemu.x86only) and a changelog entry VERSION+suspendN that sorts
+#     above the archive's binary (binNMU) version;
+#  4. dpkg-buildpackage -B in a clean chroot of the suite ($DEBWORK/root-build,
 #     made by mmdebstrap, build dependencies installed by apt), ccache
 #     shared with the host.
 #
@@ -45,11 +48,13 @@ newest() {
 }
 
 # 1. the source package
+note "reading the indexes of $CODENAME"
+deb_apt_init
 # shellcheck disable=SC2046
-ver=$(newest $(apt-cache showsrc qemu 2>/dev/null |
+ver=$(newest $(deb_apt apt-cache showsrc qemu 2>/dev/null |
                sed -n 's/^Version: //p' | grep -v '~bpo'))
 [ -n "$ver" ] ||
-    die "apt knows no qemu source package (no deb-src entry? 'make deps')"
+    die "$CODENAME's indexes hold no qemu source package"
 if [ "$ver" = "$DEB_TESTED_VERSION" ]; then
     note "Debian's qemu $ver (the version the series was tested with)"
 else
@@ -68,7 +73,7 @@ if [ ! -f "$dl/qemu_$nover.dsc" ]; then
     if [ -f "$DL/$ORIG_TARBALL" ]; then
         cp "$DL/$ORIG_TARBALL" "$dl/"
     fi
-    (cd "$dl" && apt-get source -q --download-only "qemu=$ver") \
+    (cd "$dl" && deb_apt apt-get source -q --download-only "qemu=$ver") \
         >"$LOGS/deb/apt-source.log" 2>&1 ||
         die "apt-get source qemu=$ver failed: see $LOGS/deb/apt-source.log"
 fi
@@ -110,12 +115,12 @@ note "Debian's patches and the series ($n patches) applied"
 
 # 3. packaging patch and changelog entry
 (cd "$tree" && patch -p1 --fuzz=0 --no-backup-if-mismatch -s) \
-    <"$ROOT/packaging/x86-only.patch" ||
-    die "packaging/x86-only.patch does not apply to Debian's qemu $ver"
+    <"$ROOT/$DEB_PACKAGING" ||
+    die "$DEB_PACKAGING does not apply to Debian's qemu $ver"
 newver=$ver$DEB_LOCAL_SUFFIX
 # the archive's binary version (a binNMU has +bN): ours must sort above it
 # shellcheck disable=SC2046
-binver=$(newest $(apt-cache madison qemu-system-x86 2>/dev/null |
+binver=$(newest $(deb_apt apt-cache madison qemu-system-x86 2>/dev/null |
                   awk -F' [|] ' '$3 !~ /backports/ { print $2 }'))
 if [ -n "$binver" ]; then
     dpkg --compare-versions "$newver" gt "$binver" ||
@@ -130,13 +135,7 @@ when=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)
     cat <<EOT
 qemu ($newver) $CODENAME; urgency=medium
 
-  * Suspended-guest series for QEMU 7.2 ($n patches in
-    debian/patches/suspend/, after Debian's): a guest in ACPI S3 stays
-    suspended across stop/cont, live migration (the globalstate format
-    of QEMU 9.0+), savevm/loadvm, and the cprsave/cprload live update.
-  * Build profile pkg.qemu.x86only (debian/rules, debian/control): build
-    only qemu-system-x86, qemu-system-common, qemu-system-gui, qemu-utils
-    and qemu-block-extra.
+$(echo "$DEB_CHANGES" | sed "s/@N@/$n/")
 
  -- $name <$email>  $(LC_ALL=C date -u -R -d "@$when")
 
@@ -152,9 +151,9 @@ fi
 
 # 4. build in a clean chroot
 root=$DEBWORK/root-build
-want="variant=buildd include=ccache"
+want="$CODENAME variant=buildd include=ccache"
 if [ "$(cat "$root/.made" 2>/dev/null)" != "$want" ]; then
-    note "making the build chroot (bookworm, mmdebstrap)"
+    note "making the build chroot ($CODENAME, mmdebstrap)"
     debroot_make "$root" buildd ccache
     echo "$want" >"$root/.made"
 fi

@@ -1,5 +1,6 @@
-# Clean Debian 12 environments for 'make deb' and 'make deb-check':
-# chroots made by mmdebstrap from Debian's archive, used inside a private
+# Clean Debian environments of the line's suite (DEB_CODENAME in
+# lines/LINE.deb.pin) for 'make deb' and 'make deb-check': chroots made
+# by mmdebstrap from Debian's archive, used inside a private
 # mount namespace so that nothing stays mounted.  Sourced, not executed
 # (after common.sh).
 
@@ -8,9 +9,36 @@
 DEBWORK=${DEBWORK:-$LWORK/deb}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-CODENAME=bookworm
+CODENAME=${DEB_CODENAME:-bookworm}
 
-# debroot_make DIR VARIANT PKGS: a fresh bookworm chroot in DIR (bookworm,
+# deb_apt_init: a private apt state in $DEBWORK/apt that knows the
+# suite's packages and sources (deb and deb-src of $CODENAME, -updates
+# and -security), whatever the host's own apt lists; deb_apt CMD ARGS
+# runs apt-get or apt-cache on it.  apt checks the indexes' signatures
+# with the host's keyring.
+deb_apt_init() {
+    _a=$DEBWORK/apt
+    rm -rf "$_a"
+    mkdir -p "$_a/lists/partial" "$_a/cache/archives/partial"
+    for _s in "$MIRROR $CODENAME" "$MIRROR $CODENAME-updates" \
+              "$SECURITY_MIRROR $CODENAME-security"; do
+        echo "deb [arch=amd64] $_s main"
+        echo "deb-src $_s main"
+    done >"$_a/sources.list"
+    deb_apt apt-get update >"$LOGS/deb/apt-update.log" 2>&1 ||
+        die "apt-get update of $CODENAME failed: see $LOGS/deb/apt-update.log"
+}
+deb_apt() {
+    _cmd=$1
+    shift
+    "$_cmd" -o Dir::Etc::SourceList="$DEBWORK/apt/sources.list" \
+        -o Dir::Etc::SourceParts="$DEBWORK/apt/none" \
+        -o Dir::State::Lists="$DEBWORK/apt/lists" \
+        -o Dir::Cache="$DEBWORK/apt/cache" \
+        -o Dir::State::status=/dev/null "$@"
+}
+
+# debroot_make DIR VARIANT PKGS: a fresh chroot of $CODENAME in DIR ($CODENAME,
 # -updates and -security, deb and deb-src), with PKGS (comma-separated)
 debroot_make() {
     _dir=$1

@@ -1,12 +1,14 @@
 #!/bin/sh
-# The Debian source package of 'make deb', prepared without building it:
-# the series applies after Debian's own patches of bookworm's qemu, the
-# packaging patch applies, its build profile selects exactly the five
-# x86 host packages, and the main build's configure options with the
-# profile are Debian's plus --target-list only (the microvm build's are
-# unchanged); and a patch that does not apply stops it, named.  'make
-# deb' itself is too long for make check; this is the part of it that a
-# change to the series can break.
+# The Debian source package of 'make deb' of the line (LINE=7.2:
+# bookworm's qemu, LINE=10.0: trixie's), prepared without building it:
+# the series applies after Debian's own patches, the packaging patch
+# applies, its build profile selects exactly the x86 host packages of
+# lines/LINE.deb.pin, and the main build's configure options with the
+# profile differ from Debian's only as that pin says (DEB_CONFIGURE_DIFF:
+# the target list) (the microvm build's are unchanged); and a patch that
+# does not apply stops it, named.  'make deb' itself is too long for
+# make check; this is the part of it that a change to the series can
+# break.
 set -u
 . "$(dirname "$0")/../scripts/common.sh"
 . "$ROOT/lines/$LINE.deb.pin"
@@ -40,13 +42,13 @@ names=$(line_patches)
 want=$(echo "$names" | wc -l)
 if [ "$applied" = "$want" ]; then
     ok "Debian's patches, then the series ($applied patches) and" \
-       "packaging/x86-only.patch apply"
+       "$DEB_PACKAGING apply"
 else
     notok "$applied of $want patches applied"
 fi
 cd "$tree" || exit 1
 
-# 2. with the profile: exactly the five packages
+# 2. with the profile: exactly the pin's packages
 got=$(DEB_BUILD_PROFILES=$DEB_PROFILE dh_listpackages -a 2>/dev/null | sort)
 exp=$(echo $DEB_PACKAGES | tr ' ' '\n' | sort)
 if [ "$got" = "$exp" ]; then
@@ -72,23 +74,20 @@ configure_opts() {
         grep '^-' | grep -v '^-$'
 }
 
-# 4. the main build: Debian's options plus --target-list; linux-user off
-# (Debian's rules derive it from qemu-user being built: it is not)
+# 4. the main build: Debian's options but for what the pin names (the
+# target list; on 7.2 also linux-user off, as Debian's rules derive it
+# from qemu-user being built: it is not)
 configure_opts "" qemu >"$tmp/qemu.debian"
 configure_opts "$DEB_PROFILE" qemu >"$tmp/qemu.x86only"
 extra=$(diff "$tmp/qemu.debian" "$tmp/qemu.x86only" | grep '^[<>]')
-# (the target list has a space: only its first half starts with -; the
+# (a target list with a space: only its first half starts with -; the
 # whole of it is checked on the raw configure line)
-expdiff=$(printf '%s\n' '< --enable-linux-user' '> --disable-linux-user' \
-          '> --target-list="i386-softmmu')
 targets=$(DEB_BUILD_PROFILES=$DEB_PROFILE make -s -n -f debian/rules \
-          b/qemu/configured 2>/dev/null |
-          grep -c -- '--target-list="i386-softmmu x86_64-softmmu"')
-if [ -s "$tmp/qemu.debian" ] && [ "$extra" = "$expdiff" ] &&
+          b/qemu/configured 2>/dev/null | grep -c -F -- "$DEB_TARGET_LIST")
+if [ -s "$tmp/qemu.debian" ] && [ "$extra" = "$DEB_CONFIGURE_DIFF" ] &&
    [ "$targets" = 1 ]; then
     ok "main build: Debian's $(wc -l <"$tmp/qemu.debian") configure" \
-       "options, --disable-linux-user for --enable-linux-user, plus" \
-       "--target-list=\"i386-softmmu x86_64-softmmu\""
+       "options, changed only by: $(echo $DEB_CONFIGURE_DIFF)"
 else
     notok "main build's configure options differ from Debian's" \
           "(target list found $targets times):"
