@@ -1,6 +1,7 @@
 #!/bin/sh
-# The part of 'make deb-check' that runs inside its clean Debian 12
-# chroot (scripts/deb-check.sh makes the chroot and runs this as root).
+# The part of 'make deb-check' that runs inside its clean chroot of the
+# line's Debian release (scripts/deb-check.sh makes the chroot and runs
+# this as root, with LINE set).
 # Prints TAP; the checkout and $WORK are at the same paths as outside.
 #
 # Usage: deb-check-chroot.sh OUTDIR CHECKDIR
@@ -31,7 +32,7 @@ not_ok() {
 comment() {
     sed 's/^/# /' "$1"
 }
-# versions: "PKG VERSION STATUS" of the packages in lines/7.2.deb.pin
+# versions: "PKG VERSION STATUS" of the packages in lines/LINE.deb.pin
 versions() {
     # shellcheck disable=SC2086
     dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n' \
@@ -105,7 +106,7 @@ else
 fi
 comment "$CHK/demo.log"
 
-# --- 4. Debian 12's libvirt on the installed QEMU (no <emulator>)
+# --- 4. the release's libvirt on the installed QEMU (no <emulator>)
 if apt-get install -y -q --no-install-recommends libvirt-daemon \
         libvirt-daemon-driver-qemu libvirt-clients \
         >"$CHK/libvirt-install.log" 2>&1 && expect_versions "$version" &&
@@ -115,7 +116,8 @@ else
     not_ok "libvirt install (or it changed the QEMU packages)"
     tail -n 20 "$CHK/libvirt-install.log" | comment /dev/stdin
 fi
-if INSTALLED=1 python3 "$ROOT/tests/libvirt.py" >"$CHK/libvirt.tap" 2>&1; then
+if INSTALLED=1 LIBVIRT_VERSION=$DEB_LIBVIRT_VERSION \
+   python3 "$ROOT/tests/libvirt.py" >"$CHK/libvirt.tap" 2>&1; then
     ok "libvirt core rows on the installed QEMU" \
        "($(grep -c '^ok' "$CHK/libvirt.tap") ok)"
 else
@@ -124,7 +126,7 @@ fi
 comment "$CHK/libvirt.tap"
 
 # --- 5. rollback to Debian's own packages of the same source version
-# Debian's binary version of each package: the newest bookworm version
+# Debian's binary version of each package: the newest version
 # built from source $debian_source (a binNMU has +bN)
 debvers=
 debspecs=
@@ -167,6 +169,24 @@ case $v in
     *) not_ok "after rollback $QEMU_BIN --version: $v" ;;
 esac
 help_outputs debian || not_ok "help outputs of Debian's QEMU"
+
+# --- 5b. the same libvirt rows on Debian's own QEMU: recorded, and they
+# must tell it from ours (a row that passes on both proves nothing new)
+INSTALLED=1 INSTALLED_KIND=debian LIBVIRT_VERSION=$DEB_LIBVIRT_VERSION \
+    python3 "$ROOT/tests/libvirt.py" >"$CHK/libvirt-debian.tap" 2>&1 || true
+first=$(grep -m 1 '^not ok ' "$CHK/libvirt-debian.tap" | grep -v 'not run:' |
+        sed 's/^not ok [0-9]* - //')
+nfail=$(grep -c '^not ok ' "$CHK/libvirt-debian.tap" || true)
+nrows=$(sed -n 's/^1\.\.//p' "$CHK/libvirt-debian.tap" | head -n 1)
+if [ -n "$first" ] && grep -q '^ok' "$CHK/libvirt.tap" &&
+   ! grep -q '^not ok' "$CHK/libvirt.tap"; then
+    ok "libvirt rows on Debian's own $debver: $nfail of ${nrows:-?} fail" \
+       "(first: $first; the rows after it depend on it), all pass on ours"
+else
+    not_ok "libvirt rows on Debian's own $debver do not tell it from ours" \
+           "($nfail of ${nrows:-?} fail there)"
+fi
+comment "$CHK/libvirt-debian.tap"
 
 # --- 6. the x86 binaries are Debian's plus the series: help outputs
 for h in machine device accel; do

@@ -1,13 +1,16 @@
 #!/bin/sh
-# make deb-check: the packages of 'make deb' in a clean Debian 12.
+# make deb-check: the packages of 'make deb' in a clean chroot of the
+# line's Debian release (LINE=7.2: Debian 12, bookworm; LINE=10.0:
+# Debian 13, trixie: DEB_CODENAME in lines/LINE.deb.pin).
 #
-# A fresh bookworm chroot (mmdebstrap, minbase + python3, Debian's archive
-# only: none of this host's packages, not its QEMU 10.0) in which
+# A fresh chroot (mmdebstrap, minbase + python3, Debian's archive
+# only: none of this host's packages, not its QEMU) in which
 # scripts/deb-check-chroot.sh installs our packages with apt, checks the
 # version, runs the demo cycle and the libvirt suite's core rows on the
-# installed /usr/bin/qemu-system-x86_64, rolls back to Debian's own
-# packages of the same version and compares help outputs and package
-# listings with them.  Then lintian: no error on our packages that
+# installed /usr/bin/qemu-system-x86_64 (with the release's own libvirt),
+# rolls back to Debian's own packages of the same version, runs the same
+# libvirt rows on them (recording where they fail) and compares help
+# outputs and package listings with them.  Then lintian: no error on our packages that
 # Debian's do not have.  Prints TAP; logs and outputs in $DEBWORK/check.
 set -eu
 . "$(dirname "$0")/common.sh"
@@ -22,10 +25,10 @@ mkdir -p "$CHK"
 t0=$(date +%s)
 
 root=$DEBWORK/root-check
-note "making a clean Debian 12 chroot in $root"
+note "making a clean $CODENAME chroot in $root"
 debroot_make "$root" minbase python3
 inner=0
-debroot_run "$root" "ROOT='$ROOT' WORK='$WORK' SRC='$SRC' \
+debroot_run "$root" "LINE='$LINE' ROOT='$ROOT' WORK='$WORK' SRC='$SRC' \
     sh '$ROOT/scripts/deb-check-chroot.sh' '$OUT' '$CHK'" \
     >"$CHK/chroot.tap" 2>&1 || inner=1
 grep -v '^1\.\.' "$CHK/chroot.tap"

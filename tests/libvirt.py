@@ -28,10 +28,14 @@ LINE=10.2 or LINE=10.0 (make check's per-line pass): the table runs once,
 on that line's patched QEMU (work/LINE/build); the characterisation of
 Debian's 10.0 stays with the 7.2 line's pass.
 
-INSTALLED=1 (make deb-check, inside its Debian 12 chroot): the core rows
-only, on the installed /usr/bin/qemu-system-x86_64 of the Debian
-packages: the domain names no <emulator>, libvirt picks its default, and
-the boot row checks that it is the installed QEMU.
+INSTALLED=1 (make deb-check, inside its clean chroot of the line's
+Debian release): the core rows only, on the installed
+/usr/bin/qemu-system-x86_64 of the Debian packages: the domain names no
+<emulator>, libvirt picks its default, and the boot row checks that it
+is the installed QEMU.  LIBVIRT_VERSION names the libvirt release the
+rows expect (default 9.0, Debian 12's; Debian 13's is 11.3).  The same
+expectations hold for Debian's own packages after the rollback
+(INSTALLED_KIND=debian): the rows then record where Debian's QEMU fails.
 """
 
 import json
@@ -62,7 +66,10 @@ RESUMED = ['lifecycle: Resumed Unpaused']
 # "suspended", the series sends RESUME then SUSPEND and libvirt ends
 # pmsuspended; QEMU 10.0 sends RESUME only and libvirt takes the sleeping
 # guest for running.
-SAYS_SUSPEND = {'patched': True, 'qemu-10.0': False, 'installed': True}
+SAYS_SUSPEND = {'patched': True, 'qemu-10.0': False, 'installed': True,
+                'debian': True}
+# the libvirt release the rows expect (deb-check: the chroot's)
+LIBVIRT_VERSION = os.environ.get('LIBVIRT_VERSION', '9.0')
 
 # INSTALLED=1: the rows run on the installed Debian packages
 CORE_ROWS = ('boot on A (define, start)', 'the guest enters S3: pmsuspended',
@@ -162,8 +169,8 @@ class Run:
         version = ', '.join(
             ln.split(': ', 1)[1] for ln in self.a.virsh('version').split('\n')
             if ln.startswith(('Using library', 'Running hypervisor')))
-        if not version.startswith('libvirt 9.0.'):
-            raise VirshError(f'not Debian 12\'s libvirt 9.0: {version}')
+        if not version.startswith(f'libvirt {LIBVIRT_VERSION}.'):
+            raise VirshError(f'not libvirt {LIBVIRT_VERSION}: {version}')
         if self.emulator is None:
             version += '; ' + self.default_emulator()
         return f'{version}; ' + self.check('running (booted)', 'running',
@@ -437,7 +444,7 @@ def main():
         # developers: RUNS=patched or RUNS=qemu-10.0 runs one table
         runs = [r for r in runs if r[0] in os.environ['RUNS'].split(',')]
     if os.environ.get('INSTALLED') == '1':
-        runs = [('installed', None)]
+        runs = [(os.environ.get('INSTALLED_KIND', 'installed'), None)]
         rows = [r for r in Run.ROWS if r[0] in CORE_ROWS]
     tap = Tap(len(rows) * len(runs))
     if os.geteuid() != 0:
@@ -450,7 +457,7 @@ def main():
     if not shutil.which('virsh') or not os.path.exists('/usr/sbin/libvirtd'):
         print('Bail out! libvirt is not installed (make deps-test does)')
         return 1
-    if any(emulator is None and kind != 'installed'
+    if any(emulator is None and kind not in ('installed', 'debian')
            for kind, emulator in runs):
         print("Bail out! no QEMU 10.0 in /usr/bin (make deps-test installs "
               "Debian 13's)")
