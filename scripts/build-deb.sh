@@ -19,7 +19,7 @@
 #     shared with the host.
 #
 # Output: $DEBWORK/out/*.deb (and the .changes/.buildinfo), the build log
-# in $LOGS/deb/.  Needs root.  PREPARE_ONLY=1 stops after step 3 and
+# in $DEBLOGS/.  Needs root.  PREPARE_ONLY=1 stops after step 3 and
 # prints the prepared source tree (tests/deb-source.sh; no root needed).
 # PATCHES names another directory holding the series (the test breaks a
 # patch in a copy to see the build stop on it).
@@ -34,7 +34,7 @@ if [ "$PREPARE_ONLY" != 1 ]; then
         die "mmdebstrap is missing: 'make deb' installs it"
 fi
 t_start=$(date +%s)
-mkdir -p "$DEBWORK" "$LOGS/deb"
+mkdir -p "$DEBWORK" "$DEBLOGS"
 
 # newest VERSION... : the highest of the versions given
 newest() {
@@ -74,8 +74,8 @@ if [ ! -f "$dl/qemu_$nover.dsc" ]; then
         cp "$DL/$ORIG_TARBALL" "$dl/"
     fi
     (cd "$dl" && deb_apt apt-get source -q --download-only "qemu=$ver") \
-        >"$LOGS/deb/apt-source.log" 2>&1 ||
-        die "apt-get source qemu=$ver failed: see $LOGS/deb/apt-source.log"
+        >"$DEBLOGS/apt-source.log" 2>&1 ||
+        die "apt-get source qemu=$ver failed: see $DEBLOGS/apt-source.log"
 fi
 check_pin() {
     _got=$(sha256_of "$dl/$1")
@@ -95,8 +95,8 @@ tree=$bdir/qemu-$upver
 rm -rf "$bdir"
 mkdir -p "$bdir"
 dpkg-source --no-check -x "$dl/qemu_$nover.dsc" "$tree" \
-    >"$LOGS/deb/dpkg-source.log" 2>&1 ||
-    die "dpkg-source -x failed: see $LOGS/deb/dpkg-source.log"
+    >"$DEBLOGS/dpkg-source.log" 2>&1 ||
+    die "dpkg-source -x failed: see $DEBLOGS/dpkg-source.log"
 n=0
 mkdir -p "$tree/debian/patches/suspend"
 for p in $(line_patches); do
@@ -105,10 +105,10 @@ for p in $(line_patches); do
     n=$((n + 1))
 done
 if ! (cd "$tree" && dpkg-source --before-build .) \
-        >"$LOGS/deb/apply.log" 2>&1; then
+        >"$DEBLOGS/apply.log" 2>&1; then
     bad=$(cd "$tree" && grep -vxF -f .pc/applied-patches debian/patches/series |
           grep -v '^#' | head -n 1)
-    tail -n 20 "$LOGS/deb/apply.log" >&2
+    tail -n 20 "$DEBLOGS/apply.log" >&2
     die "debian/patches/$bad does not apply to Debian's qemu $ver"
 fi
 note "Debian's patches and the series ($n patches) applied"
@@ -166,10 +166,10 @@ debroot_run "$root" "
     apt-get update -q
     apt-get -y -q upgrade
     apt-get build-dep -y -q --arch-only -P '$DEB_PROFILE,nocheck' '$tree'
-" >"$LOGS/deb/build-deps.log" 2>&1 ||
-    { tail -n 20 "$LOGS/deb/build-deps.log" >&2; die "build dependencies"; }
+" >"$DEBLOGS/build-deps.log" 2>&1 ||
+    { tail -n 20 "$DEBLOGS/build-deps.log" >&2; die "build dependencies"; }
 t_build=$(date +%s)
-note "dpkg-buildpackage -B (log: $LOGS/deb/build.log)"
+note "dpkg-buildpackage -B (log: $DEBLOGS/build.log)"
 DEBROOT_BINDS="$ccache_dir:/ccache" debroot_run "$root" "
     # QEMU's configure calls the compiler 'cc', which Debian's ccache
     # package does not link; link it in the build chroot only
@@ -179,8 +179,8 @@ DEBROOT_BINDS="$ccache_dir:/ccache" debroot_run "$root" "
     export DEB_BUILD_OPTIONS='nocheck parallel=$(nproc)'
     cd '$tree'
     dpkg-buildpackage -B -us -uc -P'$DEB_PROFILE,nocheck'
-" >"$LOGS/deb/build.log" 2>&1 ||
-    { tail -n 30 "$LOGS/deb/build.log" >&2; die "dpkg-buildpackage failed"; }
+" >"$DEBLOGS/build.log" 2>&1 ||
+    { tail -n 30 "$DEBLOGS/build.log" >&2; die "dpkg-buildpackage failed"; }
 t_end=$(date +%s)
 
 out=$DEBWORK/out

@@ -7,6 +7,7 @@
 . "$ROOT/lines/$LINE.deb.pin"
 
 DEBWORK=${DEBWORK:-$LWORK/deb}
+DEBLOGS=$LOGS/deb/$LINE             # the logs of 'make deb' of this line
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 CODENAME=${DEB_CODENAME:-bookworm}
@@ -25,8 +26,8 @@ deb_apt_init() {
         echo "deb [arch=amd64] $_s main"
         echo "deb-src $_s main"
     done >"$_a/sources.list"
-    deb_apt apt-get update >"$LOGS/deb/apt-update.log" 2>&1 ||
-        die "apt-get update of $CODENAME failed: see $LOGS/deb/apt-update.log"
+    deb_apt apt-get update >"$DEBLOGS/apt-update.log" 2>&1 ||
+        die "apt-get update of $CODENAME failed: see $DEBLOGS/apt-update.log"
 }
 deb_apt() {
     _cmd=$1
