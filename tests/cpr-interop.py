@@ -10,35 +10,44 @@ must come back in its state, with its memory, and run (after
 system_wakeup if it was suspended).  The same load runs on the patched
 QEMUs of the newer lines where they are built (work/10.0/build: the
 10.0.13 of Debian 13 with the backport; work/10.2/build), the path of a
-host moving from Debian 12 to 13 by kexec.  Prints TAP.
+host moving from Debian 12 to 13 by kexec.  With the chroots of make
+deb-check (DEB_ROOT_7_2, DEB_ROOT_10_0) the same runs on the installed
+packages: cprsave on our Debian 12 package, the load on our Debian 13
+package (DEB_ONLY=1: those rows alone).  Prints TAP.
 """
 
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
-from qemu_env import GUEST_SUSPENDED_FLAG, QEMU, QEMUMachine, WORK, \
-    bootblock_args, \
-    guest_counter, read_guest_u32, runstate, upstream_qemu, wait_event, \
-    wait_for, write_bootblock  # noqa: E402
+from qemu_env import DEB_ROOTS, GUEST_SUSPENDED_FLAG, QEMU, WORK, \
+    bootblock_args, deb_qemu, guest_counter, make_machine, read_guest_u32, \
+    runstate, upstream_qemu, wait_event, wait_for, work_tmpdir, \
+    write_bootblock  # noqa: E402
 
 
 def targets():
-    """(name, binary) of the QEMUs that load the state; binary None if
-    it is missing here."""
-    out = [('QEMU 10.0', upstream_qemu())]
+    """(source name, source QEMU, name, QEMU) of the saves and the QEMUs
+    that load them; a QEMU is None if it is missing here."""
+    src = ('patched 7.2', QEMU)
+    out = [src + ('QEMU 10.0', upstream_qemu())]
     for line in ('10.0', '10.2'):
         b = os.path.join(WORK, line, 'build', 'qemu-system-x86_64')
-        out.append((f'patched {line}', b if os.access(b, os.X_OK) else None))
+        out.append(src + (f'patched {line}',
+                          b if os.access(b, os.X_OK) else None))
+    if os.environ.get('DEB_ONLY') == '1':
+        out = []
+    if DEB_ROOTS:
+        out.append(('our Debian 12 package', deb_qemu('7.2'),
+                    'our Debian 13 package', deb_qemu('10.0')))
     return out
 
 
-def case(suspend, tmp, target):
+def case(suspend, tmp, source, target):
     disk = write_bootblock(tmp, suspend=suspend)
     args = ['-accel', 'tcg', '-machine', 'pc-i440fx-7.2,memory-backend=ram0',
             '-m', '150M', '-nic', 'none',
@@ -46,7 +55,7 @@ def case(suspend, tmp, target):
                        f'mem-path={tmp}/guest-ram,share=on',
             *bootblock_args(disk)]
     state = os.path.join(tmp, 'state.cpr')
-    old = QEMUMachine(QEMU, base_temp_dir=tmp, name='old')
+    old = make_machine(source, base_temp_dir=tmp, name='old')
     old.add_args(*args)
     old.launch()
     if suspend:
@@ -59,9 +68,9 @@ def case(suspend, tmp, target):
     old.qmp('cprsave', file=state, mode='reboot')
     old.wait(timeout=60)
     if old.exitcode() != 0:
-        raise RuntimeError(f'patched QEMU exited with {old.exitcode()}')
+        raise RuntimeError(f'the saving QEMU exited with {old.exitcode()}')
 
-    new = QEMUMachine(target, base_temp_dir=tmp, name='new')
+    new = make_machine(target, base_temp_dir=tmp, name='new')
     new.add_args(*args, '-incoming', 'defer')
     new.launch()
     try:
@@ -87,15 +96,16 @@ def case(suspend, tmp, target):
 def main():
     cases = [(s, t) for t in targets() for s in (True, False)]
     print(f'1..{len(cases)}')
-    for i, (suspend, (name, target)) in enumerate(cases, 1):
+    for i, (suspend, (sname, source, name, target)) in enumerate(cases, 1):
         desc = f"{'suspended' if suspend else 'running'} guest: cprsave on " \
-               f"patched 7.2, load on {name}"
-        if not target:
-            print(f'ok {i} - {desc} # SKIP no {name} here')
+               f"{sname}, load on {name}"
+        if not target or not source:
+            print(f'ok {i} - {desc} # SKIP no {name if source else sname} '
+                  'here')
             continue
-        tmp = tempfile.mkdtemp(prefix='cpr-interop-')
+        tmp = work_tmpdir('cpr-interop-')
         try:
-            was, end, same, after = case(suspend, tmp, target)
+            was, end, same, after = case(suspend, tmp, source, target)
             ok = end == was and same and after == 'running'
             print(f"{'ok' if ok else 'not ok'} {i} - {desc}: saved {was}, "
                   f"{name} ends {end}, memory intact: {same}, then {after} "

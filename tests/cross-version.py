@@ -9,10 +9,17 @@ Sources and destinations:
            installed by scripts/setup-deps.sh), /usr/bin/qemu-system-x86_64
   p10.2    the 10.2 line: QEMU 10.2.2 with its series (work/10.2/build)
   p10.0    the 10.0 line: QEMU 10.0.13 with the backport (work/10.0/build)
+  deb7.2   our Debian 12 packages of the 7.2 line, installed in a bookworm
+           chroot (DEB_ROOT_7_2; make deb-check LINE=10.0 sets it up)
+  deb10.0  our Debian 13 packages of the 10.0 line, in a trixie chroot
+           (DEB_ROOT_10_0)
 
 The p10.2 and p10.0 rows are the path of an operator who upgrades hosts
 one by one (patched 7.2 -> patched 10.x and back, and to and from
-Debian's own 10.0); a row whose QEMU is not built is skipped.
+Debian's own 10.0); a row whose QEMU is not built is skipped.  The
+deb rows (only when the chroots are given; DEB_ONLY=1 runs them alone)
+are the same path on the installed packages: Debian 12 host to Debian 13
+host.
 
 Every guest runs the migration-test boot block on machine pc-i440fx-7.2
 and is migrated over a unix socket.  Each case checks the destination's
@@ -24,15 +31,15 @@ comments.
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'lib'))
 # pylint: disable=wrong-import-position
-from qemu_env import GUEST_SUSPENDED_FLAG, QEMU, QEMUMachine, STOCK_QEMU, \
-    WORK, bootblock_args, guest_counter, read_guest_u32, runstate, upstream_qemu, \
-    wait_event, wait_for, write_bootblock  # noqa: E402
+from qemu_env import DEB_ROOTS, GUEST_SUSPENDED_FLAG, QEMU, STOCK_QEMU, \
+    WORK, bootblock_args, deb_qemu, guest_counter, make_machine, \
+    qemu_available, read_guest_u32, runstate, upstream_qemu, wait_event, \
+    wait_for, work_tmpdir, write_bootblock  # noqa: E402
 
 MACHINE = 'pc-i440fx-7.2'
 
@@ -44,6 +51,9 @@ def binaries():
                                         'qemu-system-x86_64')
     if upstream_qemu():
         bins['10.0'] = upstream_qemu()
+    for line in DEB_ROOTS:
+        if deb_qemu(line):
+            bins[f'deb{line}'] = deb_qemu(line)
     return bins
 
 
@@ -81,8 +91,21 @@ for _new in ('p10.2', 'p10.0'):
     ]
 
 
+# the packages: Debian 12 host to Debian 13 host (and back), every state
+DEB_CASES = []
+if DEB_ROOTS:
+    for _a, _b in (('deb7.2', 'deb10.0'), ('deb10.0', 'deb7.2')):
+        DEB_CASES += [
+            (_a, _b, 'running', 'running', None, None),
+            (_a, _b, 'paused', 'paused', 'cont', 'running'),
+            (_a, _b, 'suspended', 'suspended', 'system_wakeup', 'running'),
+            (_a, _b, 'stopped-suspended', 'paused', 'cont', 'suspended'),
+        ]
+CASES = DEB_CASES if os.environ.get('DEB_ONLY') == '1' else CASES + DEB_CASES
+
+
 def make_vm(binary, tmp, name, disk, incoming=None):
-    vm = QEMUMachine(binary, base_temp_dir=tmp, name=name)
+    vm = make_machine(binary, base_temp_dir=tmp, name=name)
     vm.add_args('-accel', 'tcg', '-machine', MACHINE, '-m', '150M',
                 '-nic', 'none', *bootblock_args(disk))
     if incoming:
@@ -169,12 +192,12 @@ def main():
     for i, (s, d, state, want, action, want_after) in enumerate(CASES, 1):
         desc = f'{s} -> {d}, {state} guest'
         missing = [b for b in (s, d) if b not in bins or
-                   not os.access(bins[b], os.X_OK)]
+                   not qemu_available(bins[b])]
         if missing:
             print(f'ok {i} - {desc} # SKIP no {", ".join(missing)} QEMU')
             rows.append((s, d, state, 'skipped', ''))
             continue
-        tmp = tempfile.mkdtemp(prefix='xver-')
+        tmp = work_tmpdir('xver-')
         dst = src = None
         try:
             end, dst, src = run_case(bins, s, d, state, tmp)

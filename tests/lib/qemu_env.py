@@ -37,6 +37,58 @@ def upstream_qemu():
     return UPSTREAM_QEMU if 'version 10.0' in out else None
 
 
+# make deb-check: the chroots that hold our installed Debian packages of
+# a line (DEB_ROOT_7_2: bookworm with the 7.2 packages, DEB_ROOT_10_0:
+# trixie with the 10.0 packages), for the cross-version rows on packages
+DEB_ROOTS = {line: os.environ[f'DEB_ROOT_{line.replace(".", "_")}']
+             for line in ('7.2', '10.0')
+             if os.environ.get(f'DEB_ROOT_{line.replace(".", "_")}')}
+
+
+def chroot_wrapper(root):
+    """The command prefix that runs a program inside the chroot @root
+    with /proc, /sys, /dev and $WORK at the same paths, in a private mount
+    namespace (as scripts/deb-lib.sh's debroot_run): the QEMU of another
+    Debian release's packages, on this host.  Every exec keeps the pid."""
+    script = ('mount --bind "$R" "$R"; mount -t proc proc "$R/proc"; '
+              'mount --rbind /sys "$R/sys"; mount --rbind /dev "$R/dev"; '
+              'mkdir -p "$R$W"; mount --bind "$W" "$R$W"; '
+              'exec chroot "$R" "$@"')
+    return ['env', f'R={root}', f'W={WORK}', 'unshare', '--mount',
+            '--propagation', 'private', 'sh', '-euc', script, 'sh']
+
+
+def deb_qemu(line):
+    """(binary, wrapper) of the installed QEMU of @line's packages in its
+    chroot (DEB_ROOTS), or None."""
+    root = DEB_ROOTS.get(line)
+    if not root or not os.access(root + UPSTREAM_QEMU, os.X_OK):
+        return None
+    return UPSTREAM_QEMU, chroot_wrapper(root)
+
+
+def qemu_available(qemu):
+    """A binary path, or a (binary, wrapper) pair of deb_qemu(): runnable."""
+    if isinstance(qemu, tuple):
+        return True
+    return bool(qemu) and os.access(qemu, os.X_OK)
+
+
+def make_machine(qemu, **kwargs):
+    """QEMUMachine of a binary path or of a deb_qemu() pair."""
+    if isinstance(qemu, tuple):
+        return QEMUMachine(qemu[0], wrapper=qemu[1], **kwargs)
+    return QEMUMachine(qemu, **kwargs)
+
+
+def work_tmpdir(prefix):
+    """A temporary directory under $WORK/tmp: the chroots of deb_qemu()
+    see it at the same path."""
+    base = os.path.join(WORK, 'tmp')
+    os.makedirs(base, exist_ok=True)
+    return tempfile.mkdtemp(prefix=prefix, dir=base)
+
+
 sys.path.insert(0, os.path.join(SRC, 'python'))
 
 # pylint: disable=wrong-import-position
