@@ -10,8 +10,10 @@
 # installed /usr/bin/qemu-system-x86_64 (with the release's own libvirt),
 # rolls back to Debian's own packages of the same version, runs the same
 # libvirt rows on them (recording where they fail) and compares help
-# outputs and package listings with them.  Then lintian: no error on our packages that
-# Debian's do not have.  Prints TAP; logs and outputs in $DEBWORK/check.
+# outputs and package listings with them.  Then lintian: no error on our
+# packages that Debian's do not have; and, for a line whose pin names
+# DEB_CROSS_FROM, the cross-version rows between that line's packages and
+# ours.  Prints TAP; logs and outputs in $DEBWORK/check.
 set -eu
 . "$(dirname "$0")/common.sh"
 . "$ROOT/scripts/deb-lib.sh"
@@ -73,6 +75,88 @@ else
     n=$((n + 1))
     echo "not ok $n - lintian: not installed or no Debian packages to compare"
 fi
+# Cross-version on the installed packages (DEB_CROSS_FROM in the pin: the
+# older Debian line, 7.2 for 10.0): its packages of 'make deb' in a clean
+# chroot of its own release, ours again in this one, then the deb rows of
+# tests/cross-version.py (live migration both ways, every guest state)
+# and tests/cpr-interop.py (cprsave on the older package, load with
+# migrate-incoming on ours): a host upgraded from one release to the
+# next, by migration or by kexec.
+cross_ok=1
+if [ -n "${DEB_CROSS_FROM:-}" ]; then
+    from_out=$WORK/$DEB_CROSS_FROM/deb/out
+    xroot=$DEBWORK/root-cross-$DEB_CROSS_FROM
+    if [ -f "$from_out/BUILT" ]; then
+        # shellcheck disable=SC1090
+        from_pkgs=$(. "$ROOT/lines/$DEB_CROSS_FROM.deb.pin" &&
+                    echo "$DEB_PACKAGES")
+        from_codename=$(. "$ROOT/lines/$DEB_CROSS_FROM.deb.pin" &&
+                        echo "$DEB_CODENAME")
+        from_version=$(sed -n 's/^version=//p' "$from_out/BUILT")
+        from_debs=
+        for p in $from_pkgs; do
+            from_debs="$from_debs $from_out/${p}_${from_version#*:}_amd64.deb"
+        done
+        note "making a clean $from_codename chroot with the $DEB_CROSS_FROM packages"
+        (CODENAME=$from_codename && debroot_make "$xroot" minbase "")
+        our_debs=
+        for p in $DEB_PACKAGES; do
+            our_debs="$our_debs $OUT/${p}_${version#*:}_amd64.deb"
+        done
+        if debroot_run "$xroot" "export DEBIAN_FRONTEND=noninteractive
+                apt-get update -q && apt-get install -y -q $from_debs" \
+                >"$CHK/cross-install.log" 2>&1 &&
+           debroot_run "$root" "export DEBIAN_FRONTEND=noninteractive
+                apt-get install -y -q --allow-downgrades $our_debs" \
+                >>"$CHK/cross-install.log" 2>&1; then
+            n=$((n + 1))
+            echo "ok $n - $from_codename chroot with our $from_version;" \
+                 "ours ($version) back in the $CODENAME one"
+            # the older line's tree: its boot block (the one make check's
+            # cross-version rows use: the 10.0 tree's does not stay in S3
+            # on QEMU 7.2) and python/qemu
+            xsrc=$WORK/$DEB_CROSS_FROM/qemu
+            [ -d "$xsrc/python" ] ||
+                LINE=$DEB_CROSS_FROM AUTO=1 sh "$ROOT/scripts/queue.sh" \
+                    >"$CHK/cross-queue.log" 2>&1 || true
+            for t in cross-version.py cpr-interop.py; do
+                env "DEB_ROOT_$(echo "$DEB_CROSS_FROM" | tr . _)=$xroot" \
+                    "DEB_ROOT_$(echo "$LINE" | tr . _)=$root" DEB_ONLY=1 \
+                    ROOT="$ROOT" WORK="$WORK" SRC="$xsrc" \
+                    LINE="$DEB_CROSS_FROM" \
+                    python3 "$ROOT/tests/$t" >"$CHK/$t.tap" 2>&1 || true
+                while IFS= read -r l; do
+                    case $l in
+                        "ok "* | "not ok "*)
+                            st=${l%% [0-9]*}
+                            rest=${l#"$st "}
+                            n=$((n + 1))
+                            echo "$st $n ${rest#* }"
+                            [ "$st" = ok ] || cross_ok=0 ;;
+                        "#"*) echo "$l" ;;
+                    esac
+                done <"$CHK/$t.tap"
+                grep -q '^ok ' "$CHK/$t.tap" || {
+                    n=$((n + 1))
+                    echo "not ok $n - $t ran no row"
+                    tail -n 5 "$CHK/$t.tap" | sed 's/^/# /'
+                    cross_ok=0
+                }
+            done
+        else
+            n=$((n + 1))
+            echo "not ok $n - install for the cross-version rows"
+            tail -n 20 "$CHK/cross-install.log" | sed 's/^/# /'
+            cross_ok=0
+        fi
+    else
+        n=$((n + 1))
+        echo "not ok $n - no packages of the $DEB_CROSS_FROM line for the" \
+             "cross-version rows: run 'make deb LINE=$DEB_CROSS_FROM' first"
+        cross_ok=0
+    fi
+fi
+
 echo "1..$n"
 note "deb-check took $(( $(date +%s) - t0 )) s"
-[ "$inner" = 0 ] && [ "$lintian_ok" = 1 ]
+[ "$inner" = 0 ] && [ "$lintian_ok" = 1 ] && [ "$cross_ok" = 1 ]

@@ -138,7 +138,8 @@ def run_case(bins, src_name, dst_name, state, tmp):
         src.launch()
         if state in ('suspended', 'stopped-suspended'):
             wait_event(src, 'SUSPEND', 120)
-            assert runstate(src) == 'suspended'
+            if runstate(src) != 'suspended':
+                raise RuntimeError(f'source {runstate(src)} after SUSPEND')
         else:
             counter_moves(src)
         if state in ('paused', 'stopped-suspended'):
