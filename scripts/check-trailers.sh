@@ -76,6 +76,54 @@ if [ "${TRAILERS:-dep3}" = posting ]; then
     exit
 fi
 
+# The awk both kinds of checks share: fail(), the dates, the commit
+# message's lines (state 0 mail headers, 1 message, 2 after "---") and its
+# Origin:/Forwarded:/Last-Update:/Signed-off-by: lines; check_tail() from
+# END checks the last three.
+MSG_AWK='
+    function fail(msg) { printf "FAIL %s: %s\n", name, msg; bad = 1 }
+    function leap(y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
+    function valid_date(s,    y, m, d, mdays) {
+        if (s !~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$/)
+            return 0
+        y = substr(s, 1, 4) + 0; m = substr(s, 6, 2) + 0; d = substr(s, 9, 2) + 0
+        if (m < 1 || m > 12 || d < 1)
+            return 0
+        mdays = substr("312831303130313130313031", 2 * m - 1, 2) + 0
+        if (m == 2 && leap(y))
+            mdays = 29
+        return d <= mdays
+    }
+    function check_tail() {
+        if (nfwd == 0)
+            fail("no Forwarded: line")
+        else if (nfwd > 1)
+            fail(nfwd " Forwarded: lines, want exactly one")
+        else if (fwd != "Forwarded: no" && fwd != "Forwarded: not-needed" &&
+                 fwd !~ /^Forwarded: https?:\/\/[^[:space:]]+$/)
+            fail("\"" fwd "\", want \"Forwarded: no\", \"Forwarded: not-needed\" or \"Forwarded: <URL>\"")
+        if (nlast == 0)
+            fail("no Last-Update: line")
+        else if (nlast > 1)
+            fail(nlast " Last-Update: lines, want exactly one")
+        else if (substr(last, 1, 13) != "Last-Update: " || !valid_date(substr(last, 14)))
+            fail("\"" last "\", want \"Last-Update: YYYY-MM-DD\" with a real date")
+        if (nsob == 0)
+            fail("no Signed-off-by: line")
+    }
+    state == 0 { if ($0 == "") state = 1; next }
+    state == 2 { next }
+    $0 == "---" { state = 2; next }
+    /^Origin:/ { norigin++; origin = $0 }
+    /^Forwarded:/ { nfwd++; fwd = $0 }
+    /^Last-Update:/ { nlast++; last = $0 }
+    /^Signed-off-by:/ {
+        nsob++
+        if ($0 !~ /^Signed-off-by: [^<]*[^<[:space:]] <[^<>[:space:]]+@[^<>[:space:]]+>$/)
+            fail("malformed \"" $0 "\" (want \"Signed-off-by: Name <address>\")")
+    }
+'
+
 # A backport line: each patch names the patch of BACKPORT_OF's series it
 # backports.
 if [ "${TRAILERS:-dep3}" = backport ]; then
@@ -94,17 +142,7 @@ if [ "${TRAILERS:-dep3}" = backport ]; then
     n=0 failing=0
     for f in "$@"; do
         n=$((n + 1))
-        if ! INDEX=$idx awk -v name="${f##*/}" -v of="$BACKPORT_OF" '
-            function fail(msg) { printf "FAIL %s: %s\n", name, msg; bad = 1 }
-            function valid_date(s,    y, m, d, mdays) {
-                if (s !~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$/)
-                    return 0
-                y = substr(s, 1, 4) + 0; m = substr(s, 6, 2) + 0; d = substr(s, 9, 2) + 0
-                mdays = substr("312831303130313130313031", 2 * m - 1, 2) + 0
-                if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-                    mdays = 29
-                return m >= 1 && m <= 12 && d >= 1 && d <= mdays
-            }
+        if ! INDEX=$idx awk -v name="${f##*/}" -v of="$BACKPORT_OF" "$MSG_AWK"'
             BEGIN {
                 k = split(ENVIRON["INDEX"], lines, "\n")
                 for (i = 1; i <= k; i++) {
@@ -114,18 +152,7 @@ if [ "${TRAILERS:-dep3}" = backport ]; then
                 }
                 state = 0
             }
-            state == 0 { if ($0 == "") state = 1; next }
-            state == 2 { next }
-            $0 == "---" { state = 2; next }
             /^Upstream:/ { nup++ }
-            /^Origin:/ { norigin++; origin = $0 }
-            /^Forwarded:/ { nfwd++; fwd = $0 }
-            /^Last-Update:/ { nlast++; last = $0 }
-            /^Signed-off-by:/ {
-                nsob++
-                if ($0 !~ /^Signed-off-by: [^<]*[^<[:space:]] <[^<>[:space:]]+@[^<>[:space:]]+>$/)
-                    fail("malformed \"" $0 "\" (want \"Signed-off-by: Name <address>\")")
-            }
             END {
                 if (state != 2) {
                     fail("no \"---\" line after the commit message")
@@ -148,17 +175,7 @@ if [ "${TRAILERS:-dep3}" = backport ]; then
                     else if (substr(r, sp + 1) != want)
                         fail("\"" origin "\": patch " num " of " of " is " want)
                 }
-                if (nfwd != 1)
-                    fail((nfwd + 0) " Forwarded: lines, want exactly one")
-                else if (fwd != "Forwarded: no" && fwd != "Forwarded: not-needed" &&
-                         fwd !~ /^Forwarded: https?:\/\/[^[:space:]]+$/)
-                    fail("\"" fwd "\", want \"Forwarded: no\", \"Forwarded: not-needed\" or \"Forwarded: <URL>\"")
-                if (nlast != 1)
-                    fail((nlast + 0) " Last-Update: lines, want exactly one")
-                else if (!valid_date(substr(last, 14)))
-                    fail("\"" last "\", want \"Last-Update: YYYY-MM-DD\" with a real date")
-                if (nsob == 0)
-                    fail("no Signed-off-by: line")
+                check_tail()
                 exit bad
             }' "$f"; then
             failing=$((failing + 1))
@@ -206,24 +223,11 @@ for f in "$@"; do
         failing=$((failing + 1))
         continue
     fi
-    awk -v name="${f##*/}" -v list="$LIST" '
-        function fail(msg) { printf "FAIL %s: %s\n", name, msg; bad = 1 }
+    awk -v name="${f##*/}" -v list="$LIST" "$MSG_AWK"'
         function starts(s, p) { return substr(s, 1, length(p)) == p }
         function ends(s, p) { return length(s) >= length(p) && substr(s, length(s) - length(p) + 1) == p }
         function blank(s) { return s !~ /[^[:space:]]/ }
         function ishex12(s) { return length(s) == 12 && s !~ /[^0-9a-f]/ }
-        function leap(y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
-        function valid_date(s,    y, m, d, mdays) {
-            if (s !~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$/)
-                return 0
-            y = substr(s, 1, 4) + 0; m = substr(s, 6, 2) + 0; d = substr(s, 9, 2) + 0
-            if (m < 1 || m > 12 || d < 1)
-                return 0
-            mdays = substr("312831303130313130313031", 2 * m - 1, 2) + 0
-            if (m == 2 && leap(y))
-                mdays = 29
-            return d <= mdays
-        }
         function check_upstream(l,    r, id, subj) {
             r = substr(l, 11)
             if (!starts(l, "Upstream: ")) {
@@ -260,19 +264,8 @@ for f in "$@"; do
             close(list)
             state = 0       # 0 mail headers, 1 commit message, 2 after "---"
         }
-        state == 0 { if ($0 == "") state = 1; next }
-        state == 2 { next }
-        $0 == "---" { state = 2; next }
         /^Upstream:/ { up[++nup] = $0 }
-        /^Origin:/ { norigin++; origin = $0 }
         /^Applied-Upstream:/ { napplied++; applied = $0 }
-        /^Forwarded:/ { nfwd++; fwd = $0 }
-        /^Last-Update:/ { nlast++; last = $0 }
-        /^Signed-off-by:/ {
-            nsob++
-            if ($0 !~ /^Signed-off-by: [^<]*[^<[:space:]] <[^<>[:space:]]+@[^<>[:space:]]+>$/)
-                fail("malformed \"" $0 "\" (want \"Signed-off-by: Name <address>\")")
-        }
         END {
             if (state != 2) {
                 fail("no \"---\" line after the commit message")
@@ -301,23 +294,7 @@ for f in "$@"; do
                      applied != "Applied-Upstream: " release[upstream_id] ", " url)
                 fail("\"" applied "\", want \"Applied-Upstream: " release[upstream_id] ", " url "\"")
 
-            if (nfwd == 0)
-                fail("no Forwarded: line")
-            else if (nfwd > 1)
-                fail(nfwd " Forwarded: lines, want exactly one")
-            else if (fwd != "Forwarded: no" && fwd != "Forwarded: not-needed" &&
-                     fwd !~ /^Forwarded: https?:\/\/[^[:space:]]+$/)
-                fail("\"" fwd "\", want \"Forwarded: no\", \"Forwarded: not-needed\" or \"Forwarded: <URL>\"")
-
-            if (nlast == 0)
-                fail("no Last-Update: line")
-            else if (nlast > 1)
-                fail(nlast " Last-Update: lines, want exactly one")
-            else if (!starts(last, "Last-Update: ") || !valid_date(substr(last, 14)))
-                fail("\"" last "\", want \"Last-Update: YYYY-MM-DD\" with a real date")
-
-            if (nsob == 0)
-                fail("no Signed-off-by: line")
+            check_tail()
             exit bad
         }
     ' "$f" || failing=$((failing + 1))
