@@ -7,6 +7,7 @@
 # any step fails.  For developers before resolving a series issue.
 #   FROM=N make check-series   apply patches 1..N-1 without building,
 #                              then build and gate from patch N on
+#   TO=M                       stop after patch M (with FROM: N..M only)
 set -eu
 . "$(dirname "$0")/common.sh"
 
@@ -54,6 +55,7 @@ step() {
 }
 
 FROM=${FROM:-0}
+TO=${TO:-0}
 fail=0
 i=0
 [ "$FROM" -gt 0 ] || step "base" 000-base || fail=1
@@ -68,6 +70,9 @@ for p in $(line_patches); do
         continue
     fi
     step "$p" "$(printf %03d "$i")" || fail=1
+    if [ "$TO" -gt 0 ] && [ "$i" -ge "$TO" ]; then
+        break
+    fi
 done
 # the scratch tree holds no work of its own: leave it at base
 git -C "$TREE" am --abort >/dev/null 2>&1 || true
